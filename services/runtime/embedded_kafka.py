@@ -1,0 +1,152 @@
+"""The embedded Kafka: librdkafka's mock cluster, driven through ctypes.
+
+The confluent-kafka wheel ships librdkafka, and librdkafka ships a mock cluster: real brokers that
+speak the Kafka protocol over TCP on 127.0.0.1. aiokafka and FastStream connect to it unchanged.
+It keeps data in memory only (at most 5 MiB per partition), so it is for development and tests,
+never production. Its differences from Kafka are listed in ARCHITECTURE.md and docs/operations.md.
+
+The cluster lives inside the process that creates it, on librdkafka's own threads.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import glob
+import os
+from collections.abc import Iterable
+from pathlib import Path
+
+import confluent_kafka
+
+# Kafka protocol API keys, for fault injection.
+PRODUCE = 0
+FETCH = 1
+OFFSET_COMMIT = 8
+
+# librdkafka error codes used by tests (rdkafka.h).
+ERR_TRANSPORT = -195
+ERR_NOT_LEADER_OR_FOLLOWER = 6
+ERR_REQUEST_TIMED_OUT = 7
+
+_RD_KAFKA_PRODUCER = 0
+
+
+def _load_library() -> ctypes.CDLL:
+    libs = Path(confluent_kafka.__file__).parent.parent / "confluent_kafka.libs"
+    candidates = sorted(glob.glob(str(libs / "librdkafka*.so*")))
+    if not candidates:
+        raise RuntimeError(f"librdkafka not found in {libs}: is confluent-kafka installed?")
+    lib = ctypes.CDLL(candidates[0])
+    lib.rd_kafka_conf_new.restype = ctypes.c_void_p
+    lib.rd_kafka_conf_set.argtypes = [
+        ctypes.c_void_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_size_t,
+    ]
+    lib.rd_kafka_new.restype = ctypes.c_void_p
+    lib.rd_kafka_new.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_char_p, ctypes.c_size_t]
+    lib.rd_kafka_destroy.argtypes = [ctypes.c_void_p]
+    lib.rd_kafka_mock_cluster_new.restype = ctypes.c_void_p
+    lib.rd_kafka_mock_cluster_new.argtypes = [ctypes.c_void_p, ctypes.c_int]
+    lib.rd_kafka_mock_cluster_destroy.argtypes = [ctypes.c_void_p]
+    lib.rd_kafka_mock_cluster_bootstraps.restype = ctypes.c_char_p
+    lib.rd_kafka_mock_cluster_bootstraps.argtypes = [ctypes.c_void_p]
+    lib.rd_kafka_mock_topic_create.argtypes = [
+        ctypes.c_void_p, ctypes.c_char_p, ctypes.c_int, ctypes.c_int,
+    ]
+    lib.rd_kafka_mock_broker_set_down.argtypes = [ctypes.c_void_p, ctypes.c_int32]
+    lib.rd_kafka_mock_broker_set_up.argtypes = [ctypes.c_void_p, ctypes.c_int32]
+    lib.rd_kafka_mock_push_request_errors_array.argtypes = [
+        ctypes.c_void_p, ctypes.c_int16, ctypes.c_size_t, ctypes.POINTER(ctypes.c_int),
+    ]
+    lib.rd_kafka_mock_clear_request_errors.argtypes = [ctypes.c_void_p, ctypes.c_int16]
+    lib.rd_kafka_mock_broker_push_request_error_rtts.argtypes = [
+        ctypes.c_void_p, ctypes.c_int32, ctypes.c_int16, ctypes.c_size_t,
+        ctypes.c_int, ctypes.c_int,
+    ]
+    lib.rd_kafka_mock_group_initial_rebalance_delay_ms.argtypes = [ctypes.c_void_p, ctypes.c_int32]
+    lib.rd_kafka_mock_partition_set_leader.argtypes = [
+        ctypes.c_void_p, ctypes.c_char_p, ctypes.c_int32, ctypes.c_int32,
+    ]
+    return lib
+
+
+class MockKafkaCluster:
+    """A running librdkafka mock cluster with brokers 1..N on loopback.
+
+    >>> cluster = MockKafkaCluster(brokers=3)
+    >>> cluster.create_topics(["livskraft.registry.network-created.v1"], partitions=3)
+    >>> cluster.bootstrap_servers  # '127.0.0.1:40123,127.0.0.1:40125,...'
+    >>> cluster.close()
+    """
+
+    def __init__(self, brokers: int = 3) -> None:
+        self._lib = _load_library()
+        errbuf = ctypes.create_string_buffer(512)
+        conf = self._lib.rd_kafka_conf_new()
+        # The handle that owns the cluster needs no brokers of its own.
+        self._lib.rd_kafka_conf_set(conf, b"client.id", b"livskraft-mock-cluster", errbuf, 512)
+        self._lib.rd_kafka_conf_set(conf, b"log_level", b"3", errbuf, 512)  # no 'no bootstrap' notice
+        self._rk = self._lib.rd_kafka_new(_RD_KAFKA_PRODUCER, conf, errbuf, 512)
+        if not self._rk:
+            raise RuntimeError(f"rd_kafka_new failed: {errbuf.value.decode()}")
+        self._mc = self._lib.rd_kafka_mock_cluster_new(self._rk, brokers)
+        if not self._mc:
+            self._lib.rd_kafka_destroy(self._rk)
+            raise RuntimeError("rd_kafka_mock_cluster_new failed")
+        self.brokers = brokers
+        # The mock waits 3 s before a group's first rebalance; Kafka's own tests set it to 0 too.
+        self._lib.rd_kafka_mock_group_initial_rebalance_delay_ms(self._mc, 0)
+        self.bootstrap_servers: str = self._lib.rd_kafka_mock_cluster_bootstraps(self._mc).decode()
+
+    def create_topics(
+        self, topics: Iterable[str], partitions: int = 3, replication_factor: int | None = None
+    ) -> None:
+        """Create topics (the mock has no CreateTopics API). Creating an existing one is a no-op."""
+        rf = replication_factor or min(3, self.brokers)
+        for topic in topics:
+            self._lib.rd_kafka_mock_topic_create(self._mc, topic.encode(), partitions, rf)
+
+    def set_broker_down(self, broker_id: int) -> None:
+        """Disconnect a broker and refuse new connections (-1: all). Leadership does not move."""
+        self._check(self._lib.rd_kafka_mock_broker_set_down(self._mc, broker_id))
+
+    def set_broker_up(self, broker_id: int) -> None:
+        self._check(self._lib.rd_kafka_mock_broker_set_up(self._mc, broker_id))
+
+    def push_request_errors(self, api_key: int, errors: list[int]) -> None:
+        """The next len(errors) requests of api_key fail with these error codes, in order."""
+        arr = (ctypes.c_int * len(errors))(*errors)
+        self._lib.rd_kafka_mock_push_request_errors_array(self._mc, api_key, len(errors), arr)
+
+    def delay_next_response(self, broker_id: int, api_key: int, error: int, rtt_ms: int) -> None:
+        """The broker's next api_key request answers `error` after rtt_ms (0 = success, late)."""
+        self._check(
+            self._lib.rd_kafka_mock_broker_push_request_error_rtts(
+                self._mc, broker_id, api_key, 1, error, rtt_ms
+            )
+        )
+
+    def clear_request_errors(self, api_key: int) -> None:
+        self._lib.rd_kafka_mock_clear_request_errors(self._mc, api_key)
+
+    def close(self) -> None:
+        if self._mc:
+            self._lib.rd_kafka_mock_cluster_destroy(self._mc)
+            self._lib.rd_kafka_destroy(self._rk)
+            self._mc = None
+            self._rk = None
+
+    def __enter__(self) -> MockKafkaCluster:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @staticmethod
+    def _check(err: int) -> None:
+        if err != 0:
+            raise RuntimeError(f"librdkafka mock call failed with error {err}")
+
+
+def library_path() -> str:
+    """Where the librdkafka that hosts the mock lives (printed by `livskraft dev`)."""
+    return os.fspath(_load_library()._name)
