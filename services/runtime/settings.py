@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 
 from pydantic import AliasChoices, Field
@@ -35,6 +36,8 @@ class Settings(BaseSettings):
     """The fallback poll when no NOTIFY arrives; NOTIFY wakes the relay at once."""
 
     # Consumers
+    consumer_group_id: str | None = None
+    """The Kafka consumer group; unset: `livskraft.<service>`."""
     consumer_batch_size: int = 500
     consumer_fetch_max_wait_ms: int = 10
 
@@ -43,8 +46,11 @@ class Settings(BaseSettings):
     jwt_issuer: str = "livskraft-dev"
     jwt_audience: str = "livskraft"
 
+    today: date | None = None
+    """Start the service's calendar on this day (demos and tests); unset: the real date."""
+
     log_level: str = "INFO"
 
     @property
     def consumer_group(self) -> str:
-        return f"livskraft.{self.service}"
+        return self.consumer_group_id or f"livskraft.{self.service}"

@@ -32,11 +32,11 @@ CREATE TABLE inbox (
 
 -- Every refusal to read a record, also sent to the dead-letter topic; kept for operators.
 CREATE TABLE dead_letters (
-    id          bigserial PRIMARY KEY,
     consumer    text NOT NULL,
     topic       text NOT NULL,
     partition   integer NOT NULL,
     "offset"    bigint NOT NULL,
     reason      text NOT NULL,
-    created_at  timestamptz NOT NULL DEFAULT now()
+    created_at  timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (consumer, topic, partition, "offset")
 );

@@ -1,0 +1,23 @@
+"""The registry service: municipalities, networks, enrolment, decisions, contacts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import FastAPI
+
+from services.runtime.app import ServiceSpec, build_app
+from services.runtime.settings import Settings
+
+from . import api
+
+SPEC = ServiceSpec(
+    name="registry",
+    migrations=Path(__file__).parent / "migrations",
+    routers=[api.router],
+    description="Where the programme's facts are made: networks, enrolment, political decisions.",
+)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    return build_app(SPEC, settings or Settings(service="registry", http_port=8001))

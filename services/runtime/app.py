@@ -1,0 +1,147 @@
+"""The service app factory: one composition root for every service.
+
+`build_app(spec, settings)` wires a service's routers and event handler to the runtime: the
+database pool and migrations, the outbox relay, the idempotent consumer, probes and metrics.
+Nothing connects at import time; everything is opened in the lifespan and closed after it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi.responses import JSONResponse
+from livskraft_contracts import Event
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from . import db, metrics, problems
+from .auth import verifier_from_settings
+from .clock import Clock
+from .consumer import EventConsumer, Handler
+from .kafka import make_producer
+from .outbox import OutboxRelay
+from .settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    """What makes a service: its name, schema, HTTP routes, and the events it consumes."""
+
+    name: str
+    migrations: Path
+    routers: Sequence[APIRouter] = ()
+    consumes: Sequence[type[Event]] = ()
+    handle: Handler | None = None
+    description: str = ""
+    tags: Sequence[dict[str, str]] = field(default_factory=list)
+
+
+def build_app(spec: ServiceSpec, settings: Settings) -> FastAPI:
+    if not settings.database_url or not settings.kafka_bootstrap_servers:
+        raise RuntimeError(
+            "DATABASE_URL and KAFKA_BOOTSTRAP_SERVERS must be set; "
+            "`livskraft dev` sets them to its embedded PostgreSQL and Kafka"
+        )
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        assert settings.database_url and settings.kafka_bootstrap_servers
+        pool = await db.create_pool(settings.database_url)
+        await db.migrate(pool, spec.migrations)
+        producer = make_producer(settings.kafka_bootstrap_servers)
+        await producer.start()
+        relay = OutboxRelay(
+            pool, settings.database_url, producer, service=spec.name,
+            batch_size=settings.relay_batch_size, poll_interval_s=settings.relay_poll_interval_s,
+        )
+        tasks = [asyncio.create_task(relay.run(), name=f"{spec.name}-relay")]
+        consumer = None
+        if spec.consumes and spec.handle:
+            consumer = EventConsumer(
+                pool, bootstrap_servers=settings.kafka_bootstrap_servers, service=spec.name,
+                group_id=settings.consumer_group, event_types=spec.consumes, handle=spec.handle,
+                producer=producer, batch_size=settings.consumer_batch_size,
+                fetch_max_wait_ms=settings.consumer_fetch_max_wait_ms,
+            )
+            await consumer.start()
+            tasks.append(asyncio.create_task(consumer.run(), name=f"{spec.name}-consumer"))
+        app.state.pool, app.state.producer, app.state.relay = pool, producer, relay
+        app.state.consumer = consumer
+        try:
+            yield
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            if consumer:
+                await consumer.stop()
+            await producer.stop()
+            await pool.close()
+
+    app = FastAPI(
+        title=f"Livskraft {spec.name}", description=spec.description, lifespan=lifespan,
+        openapi_tags=list(spec.tags) or None,
+    )
+    app.state.settings = settings
+    app.state.clock = Clock(settings.today)
+    app.state.verifier = verifier_from_settings(settings)
+    problems.install(app)
+    _install_http_metrics(app, spec.name)
+    app.include_router(_probes())
+    for router in spec.routers:
+        app.include_router(router)
+    return app
+
+
+def _probes() -> APIRouter:
+    router = APIRouter(tags=["operations"])
+
+    @router.get("/healthz", include_in_schema=False)
+    async def healthz() -> dict[str, str]:
+        """Alive: the event loop answers."""
+        return {"status": "ok"}
+
+    @router.get("/readyz", include_in_schema=False)
+    async def readyz(request: Request) -> JSONResponse:
+        """Ready: the database and the broker answer."""
+        checks = {
+            "database": await db.ping(request.app.state.pool),
+            "kafka": await _kafka_ping(request.app.state.producer),
+        }
+        status = 200 if all(checks.values()) else 503
+        return JSONResponse({"ready": status == 200, "checks": checks}, status_code=status)
+
+    @router.get("/metrics", include_in_schema=False)
+    async def metrics_endpoint() -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    return router
+
+
+async def _kafka_ping(producer: object) -> bool:
+    try:
+        await asyncio.wait_for(producer.client.fetch_all_metadata(), 2)  # type: ignore[attr-defined]
+        return True
+    except Exception:
+        return False
+
+
+def _install_http_metrics(app: FastAPI, service: str) -> None:
+    @app.middleware("http")
+    async def count_requests(request: Request, call_next):  # type: ignore[no-untyped-def]
+        started = time.perf_counter()
+        response = await call_next(request)
+        route = getattr(request.scope.get("route"), "path", "unmatched")
+        metrics.HTTP_REQUESTS.labels(service, request.method, route, str(response.status_code)).inc()
+        metrics.HTTP_SECONDS.labels(service, request.method, route).observe(
+            time.perf_counter() - started
+        )
+        return response

@@ -1,0 +1,232 @@
+"""The idempotent consumer: read a batch, apply it in one transaction with the inbox, then commit.
+
+For each batch from Kafka:
+1. Read every record into a CloudEvent; a record that cannot be read is a dead letter.
+2. In one database transaction: record the event ids in the inbox (`ON CONFLICT DO NOTHING`), apply
+   only the events that were new, and note the dead letters.
+3. Send the dead letters to `livskraft.dead-letter.v1`, with the reason and the original bytes.
+4. Commit the offsets, after the transaction: a crash before this re-delivers the batch, and the
+   inbox turns the second delivery into a no-op.
+
+If applying one event raises, the batch is applied again event by event, each in a savepoint, and
+the event that fails is dead-lettered alone (events fail independently). If the database or the
+broker is unreachable, nothing is committed: the batch is read again once they are back.
+
+We run this loop on aiokafka directly rather than as a FastStream subscriber: FastStream's parser
+decodes every header as UTF-8 and its ack policies either commit on error (losing the event) or
+retry forever (blocking the partition), and neither lets a poison record reach the dead-letter topic.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+
+import asyncpg
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka.errors import CommitFailedError, KafkaError
+from livskraft_contracts import DEAD_LETTER_TOPIC, CloudEvent, Event, UnreadableEvent, from_kafka
+
+from . import metrics
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[asyncpg.Connection, CloudEvent], Awaitable[None]]
+
+TRANSIENT = (
+    OSError,
+    asyncpg.InterfaceError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.exceptions.AdminShutdownError,
+    asyncpg.exceptions.CannotConnectNowError,
+    KafkaError,
+)
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    record: ConsumerRecord
+    reason: str
+
+
+_INBOX = """
+    INSERT INTO inbox (consumer, event_id, event_type, topic, partition, "offset")
+    SELECT $1, * FROM unnest($2::text[], $3::text[], $4::text[], $5::int[], $6::bigint[])
+    ON CONFLICT DO NOTHING
+    RETURNING event_id
+"""
+_DEAD = """
+    INSERT INTO dead_letters (consumer, topic, partition, "offset", reason)
+    SELECT $1, * FROM unnest($2::text[], $3::int[], $4::bigint[], $5::text[])
+    ON CONFLICT DO NOTHING
+"""
+
+
+class EventConsumer:
+    """Applies events of the given types through `handle`, exactly once per event id."""
+
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        *,
+        bootstrap_servers: str,
+        service: str,
+        group_id: str,
+        event_types: Iterable[type[Event]],
+        handle: Handler,
+        producer: AIOKafkaProducer,
+        batch_size: int = 500,
+        fetch_max_wait_ms: int = 10,
+    ) -> None:
+        self._pool = pool
+        self._service = service
+        self._name = group_id
+        self._types = {t.ce_type(): t for t in event_types}
+        self._handle = handle
+        self._producer = producer
+        self._batch_size = batch_size
+        self.topics = sorted({t.topic() for t in self._types.values()})
+        self._kafka = AIOKafkaConsumer(
+            *self.topics,
+            bootstrap_servers=bootstrap_servers,
+            group_id=group_id,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            fetch_max_wait_ms=fetch_max_wait_ms,
+            max_poll_records=batch_size,
+        )
+
+    async def start(self) -> None:
+        await self._kafka.start()
+
+    async def stop(self) -> None:
+        await self._kafka.stop()
+
+    async def run(self) -> None:
+        """Consume until cancelled."""
+        failures = 0
+        while True:
+            batch = await self._kafka.getmany(timeout_ms=1000, max_records=self._batch_size)
+            records = [r for partition in batch.values() for r in partition]
+            if not records:
+                continue
+            try:
+                await self.process(records)
+                failures = 0
+            except TRANSIENT as exc:
+                failures += 1
+                log.warning("consumer %s: %r; will read the batch again", self._name, exc)
+                self._rewind(records)
+                await asyncio.sleep(min(0.1 * 2**failures, 5.0))
+                continue
+            try:
+                await self._kafka.commit()
+            except CommitFailedError as exc:  # partitions moved: the new owner's inbox dedups
+                log.info("consumer %s: commit after rebalance failed: %s", self._name, exc)
+            await self._observe_lag()
+
+    async def process(self, records: list[ConsumerRecord]) -> None:
+        """Steps 1-3 for one batch (offsets are the caller's)."""
+        started = time.perf_counter()
+        events: list[tuple[ConsumerRecord, CloudEvent]] = []
+        dead: list[DeadLetter] = []
+        for record in records:
+            try:
+                events.append((record, from_kafka(record.headers, record.value, self._types)))
+            except UnreadableEvent as exc:
+                dead.append(DeadLetter(record, str(exc)))
+        try:
+            applied = await self._apply(events, dead, savepoints=False)
+        except TRANSIENT:
+            raise
+        except Exception:
+            log.exception("consumer %s: a handler failed; applying one by one", self._name)
+            applied = await self._apply(events, dead, savepoints=True)
+        await self._send_dead_letters(dead)
+        metrics.HANDLER_SECONDS.labels(self._service).observe(time.perf_counter() - started)
+        for event in events:
+            outcome = "applied" if event[1].id in applied else "duplicate"
+            metrics.EVENTS_CONSUMED.labels(self._service, event[1].type, outcome).inc()
+
+    async def _apply(
+        self,
+        events: list[tuple[ConsumerRecord, CloudEvent]],
+        dead: list[DeadLetter],
+        *,
+        savepoints: bool,
+    ) -> set[str]:
+        async with self._pool.acquire() as conn, conn.transaction():
+            new = {
+                r["event_id"]
+                for r in await conn.fetch(
+                    _INBOX,
+                    self._name,
+                    [e.id for _, e in events],
+                    [e.type for _, e in events],
+                    [r.topic for r, _ in events],
+                    [r.partition for r, _ in events],
+                    [r.offset for r, _ in events],
+                )
+            }
+            applied: set[str] = set()
+            for record, event in events:
+                if event.id not in new or event.id in applied:
+                    continue
+                if not savepoints:
+                    await self._handle(conn, event)
+                    applied.add(event.id)
+                    continue
+                try:
+                    async with conn.transaction():
+                        await self._handle(conn, event)
+                    applied.add(event.id)
+                except TRANSIENT:
+                    raise
+                except Exception as exc:
+                    dead.append(DeadLetter(record, f"handler failed: {exc!r}"))
+            await conn.execute(
+                _DEAD,
+                self._name,
+                [d.record.topic for d in dead],
+                [d.record.partition for d in dead],
+                [d.record.offset for d in dead],
+                [d.reason for d in dead],
+            )
+        return applied
+
+    async def _send_dead_letters(self, dead: list[DeadLetter]) -> None:
+        futures = []
+        for letter in dead:
+            r = letter.record
+            headers = [
+                *r.headers,
+                ("dlq_reason", letter.reason.encode()),
+                ("dlq_topic", r.topic.encode()),
+                ("dlq_partition", str(r.partition).encode()),
+                ("dlq_offset", str(r.offset).encode()),
+                ("dlq_consumer", self._name.encode()),
+            ]
+            futures.append(await self._producer.send(DEAD_LETTER_TOPIC, r.value, key=r.key, headers=headers))
+            metrics.DEAD_LETTERS.labels(self._service, r.topic).inc()
+            log.warning(
+                "dead letter from %s[%d]@%d: %s", r.topic, r.partition, r.offset, letter.reason
+            )
+        await asyncio.gather(*futures)
+
+    def _rewind(self, records: list[ConsumerRecord]) -> None:
+        first: dict[TopicPartition, int] = {}
+        for r in records:
+            tp = TopicPartition(r.topic, r.partition)
+            first[tp] = min(first.get(tp, r.offset), r.offset)
+        for tp, offset in first.items():
+            self._kafka.seek(tp, offset)
+
+    async def _observe_lag(self) -> None:
+        for tp in self._kafka.assignment():
+            end = self._kafka.highwater(tp)
+            if end is not None:
+                lag = max(end - await self._kafka.position(tp), 0)
+                metrics.CONSUMER_LAG.labels(self._service, tp.topic, str(tp.partition)).set(lag)

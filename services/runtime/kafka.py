@@ -1,0 +1,23 @@
+"""Kafka clients with the settings the defaults get wrong (see ARCHITECTURE.md)."""
+
+from __future__ import annotations
+
+from aiokafka import AIOKafkaProducer
+from livskraft_contracts import ALL_EVENTS, DEAD_LETTER_TOPIC
+
+
+def make_producer(bootstrap_servers: str) -> AIOKafkaProducer:
+    """An idempotent producer that waits for all in-sync replicas (aiokafka defaults to acks=1)."""
+    return AIOKafkaProducer(
+        bootstrap_servers=bootstrap_servers,
+        enable_idempotence=True,
+        acks="all",
+        linger_ms=5,
+        max_batch_size=1024 * 1024,
+        request_timeout_ms=10_000,
+    )
+
+
+def all_topics() -> list[str]:
+    """Every topic the system uses: one per event type, and the dead-letter topic."""
+    return sorted({e.topic() for e in ALL_EVENTS} | {DEAD_LETTER_TOPIC})

@@ -1,0 +1,191 @@
+"""The transactional outbox: events written with the state change, published by a relay.
+
+A command calls `write(conn, events)` inside its own transaction. The relay then:
+claims unpublished rows (`FOR UPDATE SKIP LOCKED`, so replicas share the work), sends them with
+an idempotent `acks=all` producer, waits for every ack, marks them published, and commits.
+A crash between send and commit leaves the rows unpublished, so they are sent again: delivery is
+at least once, and consumers de-duplicate on the event id (see inbox.py).
+
+Per-key order holds across replicas: a relay drops from its batch any key that has an earlier
+unpublished row it could not claim (another replica holds it), and tries that key again later.
+The relay wakes on `NOTIFY livskraft_outbox`, with a polling fallback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from collections.abc import Sequence
+
+import asyncpg
+from aiokafka import AIOKafkaProducer
+from livskraft_contracts import CloudEvent, to_kafka
+
+from . import metrics
+
+log = logging.getLogger(__name__)
+CHANNEL = "livskraft_outbox"
+
+
+async def write(conn: asyncpg.Connection, events: Sequence[CloudEvent]) -> None:
+    """Write events to the outbox in the caller's transaction, and wake the relay on commit."""
+    rows = []
+    for event in events:
+        key, value, headers = to_kafka(event)
+        rows.append((
+            event.id, type(event.data).__name__, key.decode(), event.type, event.topic,
+            [[k, v.decode()] for k, v in headers], value,
+        ))
+    await conn.executemany(
+        """INSERT INTO outbox (id, aggregate_type, aggregate_id, type, topic, headers, payload)
+           VALUES ($1::uuid, $2, $3, $4, $5, $6, $7)""",
+        rows,
+    )
+    await conn.execute(f"NOTIFY {CHANNEL}")
+
+
+_CLAIM = """
+    SELECT position, id, aggregate_id, topic, headers, payload, created_at
+    FROM outbox WHERE published_at IS NULL
+    ORDER BY position LIMIT $1
+    FOR UPDATE SKIP LOCKED
+"""
+# Keys with an unpublished row before the first one we claimed: another relay holds it.
+_BLOCKED_KEYS = """
+    SELECT DISTINCT o.aggregate_id
+    FROM outbox o JOIN unnest($1::text[], $2::bigint[]) AS c(key, first_position)
+      ON o.aggregate_id = c.key
+    WHERE o.published_at IS NULL AND o.position < c.first_position
+"""
+_MARK = "UPDATE outbox SET published_at = now(), attempts = attempts + 1 WHERE position = ANY($1)"
+
+
+def failpoint(name: str) -> None:
+    """Die here, as a killed process would, when LIVSKRAFT_FAILPOINTS names this point.
+
+    Used by the tests that kill the relay between publishing and marking rows published.
+    """
+    if name in os.environ.get("LIVSKRAFT_FAILPOINTS", "").split(","):
+        log.warning("failpoint %s: exiting", name)
+        os._exit(86)
+
+
+class OutboxRelay:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        database_url: str,
+        producer: AIOKafkaProducer,
+        *,
+        service: str,
+        batch_size: int = 500,
+        poll_interval_s: float = 1.0,
+    ) -> None:
+        self._pool, self._url, self._producer = pool, database_url, producer
+        self._service = service
+        self._batch_size = batch_size
+        self._poll_interval_s = poll_interval_s
+        self._wake = asyncio.Event()
+        self._observed_at = 0.0
+
+    async def relay_once(self) -> int:
+        """Publish one batch; return how many rows were published."""
+        async with self._pool.acquire() as conn, conn.transaction():
+            rows = await conn.fetch(_CLAIM, self._batch_size)
+            if not rows:
+                return 0
+            rows = await self._in_key_order(conn, rows)
+            futures = []
+            for row in rows:
+                headers = [(k, v.encode()) for k, v in row["headers"]]
+                futures.append(await self._producer.send(
+                    row["topic"], row["payload"], key=row["aggregate_id"].encode(), headers=headers
+                ))
+            await asyncio.gather(*futures)  # every ack, or an exception and a rollback
+            failpoint("relay.after_publish")
+            await conn.execute(_MARK, [r["position"] for r in rows])
+        for row in rows:
+            metrics.EVENTS_PUBLISHED.labels(self._service, row["topic"]).inc()
+        return len(rows)
+
+    async def _in_key_order(
+        self, conn: asyncpg.Connection, rows: list[asyncpg.Record]
+    ) -> list[asyncpg.Record]:
+        first: dict[str, int] = {}
+        for row in rows:
+            first.setdefault(row["aggregate_id"], row["position"])
+        blocked = {
+            r["aggregate_id"]
+            for r in await conn.fetch(_BLOCKED_KEYS, list(first), list(first.values()))
+        }
+        return [r for r in rows if r["aggregate_id"] not in blocked]
+
+    async def backlog(self) -> tuple[int, float]:
+        """(unpublished rows, age in seconds of the oldest): for metrics and /readyz."""
+        async with self._pool.acquire() as conn:
+            row = await conn.fetchrow(
+                """SELECT count(*) AS n,
+                          coalesce(extract(epoch FROM now() - min(created_at)), 0) AS age
+                   FROM outbox WHERE published_at IS NULL"""
+            )
+        return int(row["n"]), float(row["age"])
+
+    async def run(self) -> None:
+        """Publish until cancelled: drain on every NOTIFY, poll as a fallback, back off on errors."""
+        listener = await self._listen()
+        failures = 0
+        try:
+            while True:
+                self._wake.clear()
+                try:
+                    published = await self.relay_once()
+                    failures = 0
+                except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                    published, failures = 0, failures + 1
+                    log.warning("outbox relay: %s; retrying", exc)
+                except Exception as exc:  # Kafka errors: the batch rolled back; try again
+                    published, failures = 0, failures + 1
+                    log.warning("outbox relay could not publish: %r; retrying", exc)
+                if time.monotonic() - self._observed_at > 5:
+                    await self._observe_backlog()
+                if published == self._batch_size:
+                    continue  # more waiting, most likely
+                delay = min(0.1 * 2**failures, 5.0) if failures else self._poll_interval_s
+                try:
+                    await asyncio.wait_for(self._wake.wait(), delay)
+                except TimeoutError:
+                    pass
+        finally:
+            if listener is not None:
+                await listener.close()
+
+    async def _listen(self) -> asyncpg.Connection | None:
+        # A listener holds its own connection: a pooled one would be reset with UNLISTEN *.
+        try:
+            conn = await asyncpg.connect(self._url)
+            await conn.add_listener(CHANNEL, lambda *_: self._wake.set())
+            return conn
+        except (OSError, asyncpg.PostgresError) as exc:
+            log.warning("outbox relay cannot LISTEN (%s); polling only", exc)
+            return None
+
+    async def _observe_backlog(self) -> None:
+        try:
+            count, age = await self.backlog()
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+            return
+        metrics.OUTBOX_BACKLOG.labels(self._service).set(count)
+        metrics.OUTBOX_OLDEST_AGE.labels(self._service).set(age)
+        self._observed_at = time.monotonic()
+
+
+async def purge_published(pool: asyncpg.Pool, older_than_s: float = 86_400) -> int:
+    """Delete rows published more than `older_than_s` ago; the table stays small."""
+    async with pool.acquire() as conn:
+        result = await conn.execute(
+            "DELETE FROM outbox WHERE published_at < now() - make_interval(secs => $1)",
+            older_than_s,
+        )
+    return int(result.split()[-1])

@@ -1,0 +1,143 @@
+"""Shared fixtures: the real embedded parts, started once per test session.
+
+Kafka: librdkafka's mock cluster (3 brokers over TCP), or a real broker when
+KAFKA_BOOTSTRAP_SERVERS is set. PostgreSQL: a throwaway pgserver instance, or the server in
+DATABASE_URL. Every test that needs a database gets a fresh one, so tests never share state.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+
+from services.catalog import app_factory
+from services.dev import with_database
+from services.runtime.auth import issue_dev_token
+from services.runtime.embedded_kafka import MockKafkaCluster
+from services.runtime.embedded_postgres import EmbeddedPostgres
+from services.runtime.kafka import all_topics
+from services.runtime.settings import Settings
+
+
+@pytest.fixture(scope="session")
+def kafka_cluster() -> Iterator[MockKafkaCluster | None]:
+    """The mock cluster, or None when the tests run against a real broker."""
+    if os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
+        yield None
+        return
+    cluster = MockKafkaCluster(brokers=3)
+    cluster.create_topics(all_topics(), partitions=3)
+    yield cluster
+    cluster.close()
+
+
+@pytest.fixture(scope="session")
+def bootstrap(kafka_cluster: MockKafkaCluster | None) -> str:
+    return kafka_cluster.bootstrap_servers if kafka_cluster else os.environ["KAFKA_BOOTSTRAP_SERVERS"]
+
+
+@pytest.fixture
+def mock_cluster(kafka_cluster: MockKafkaCluster | None) -> MockKafkaCluster:
+    """For fault-injection tests, which need the mock's broker controls."""
+    if kafka_cluster is None:
+        pytest.skip("fault injection needs librdkafka's mock cluster (unset KAFKA_BOOTSTRAP_SERVERS)")
+    return kafka_cluster
+
+
+@pytest.fixture(scope="session")
+def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The URL of a PostgreSQL server's maintenance database."""
+    if os.environ.get("DATABASE_URL"):
+        yield os.environ["DATABASE_URL"]
+        return
+    server = EmbeddedPostgres(tmp_path_factory.mktemp("pg") / "data", throwaway=True)
+    yield server.url()
+    server.close()
+
+
+@pytest.fixture
+async def new_database(pg_server: str) -> Callable[[str], Awaitable[str]]:
+    """Create a fresh database and return its URL: `url = await new_database("registry")`."""
+
+    async def create(label: str) -> str:
+        name = f"{label}_{uuid.uuid4().hex[:8]}"
+        conn = await asyncpg.connect(pg_server)
+        try:
+            await conn.execute(f'CREATE DATABASE "{name}"')
+        finally:
+            await conn.close()
+        return with_database(pg_server, name)
+
+    return create
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    return tmp_path / "livskraft"
+
+
+@pytest.fixture
+def token(data_dir: Path) -> Callable[..., str]:
+    """`token("staff")`, `token("municipality", kommune="1702")`: development bearer tokens."""
+
+    def issue(role: str, kommune: str | None = None) -> str:
+        return issue_dev_token(data_dir, role, kommune=kommune)
+
+    return issue
+
+
+@pytest.fixture
+def service_settings(bootstrap: str, data_dir: Path) -> Callable[..., Settings]:
+    def make(service: str, database_url: str, **overrides: Any) -> Settings:
+        return Settings(
+            service=service, database_url=database_url, kafka_bootstrap_servers=bootstrap,
+            data_dir=data_dir, relay_poll_interval_s=0.2,
+            consumer_group_id=f"test.{service}.{uuid.uuid4().hex[:8]}", **overrides,
+        )
+
+    return make
+
+
+@pytest.fixture
+async def start_service(
+    new_database: Callable[[str], Awaitable[str]], service_settings: Callable[..., Settings]
+) -> AsyncIterator[Callable[..., Awaitable[httpx.AsyncClient]]]:
+    """Run a service in this process, lifespan and all, against the real database and Kafka.
+
+    `client = await start_service("registry", today=date(2010, 1, 20))`: an httpx client that
+    talks to it. Its database is fresh unless `database_url` is given.
+    """
+    async with contextlib.AsyncExitStack() as stack:
+
+        async def start(service: str, database_url: str | None = None, **overrides: Any) -> httpx.AsyncClient:
+            url = database_url or await new_database(service)
+            app = app_factory(service)(service_settings(service, url, **overrides))
+            await stack.enter_async_context(app.router.lifespan_context(app))
+            client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test")
+            client.app = app  # type: ignore[attr-defined]
+            await stack.enter_async_context(client)
+            return client
+
+        yield start
+
+
+async def eventually(check: Callable[[], Awaitable[Any]], *, timeout: float = 20.0, every: float = 0.05) -> Any:
+    """Poll `check` until it returns something truthy, or fail at the deadline."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = await check()
+        if last:
+            return last
+        await asyncio.sleep(every)
+    raise AssertionError(f"not true within {timeout} s; last value: {last!r}")
