@@ -1,0 +1,101 @@
+"""Bad input gets a clear error, and nothing is lost: 4xx problem details naming the field;
+unreadable records go to the dead-letter topic and the consumer goes on."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import asyncpg
+import pytest
+from aiokafka import AIOKafkaProducer
+from livskraft_contracts import DEAD_LETTER_TOPIC, CloudEvent, NetworkCreated, to_kafka
+
+from tests.conftest import eventually
+from tests.e2e.test_backbone import SEED_NETWORK
+from tests.kafka_reader import header, read_records
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"themes": ["kulturarv"]}, "themes"),
+        ({"themes": ["kulturarv", "golf"]}, "themes.1"),
+        ({"themes": ["kulturarv", "kulturarv"]}, "themes"),
+        ({"county": "5"}, "county"),
+        ({"enrolment_deadline": "15.02.2010"}, "enrolment_deadline"),
+        ({"period_end": "2009-12-31"}, "period_end"),
+        ({"name": ""}, "name"),
+        ({"surprise": 1}, "surprise"),
+    ],
+)
+async def test_invalid_command_is_refused_naming_the_field_and_changes_nothing(
+    start_service, token, new_database, change, field
+):
+    database = await new_database("registry")
+    registry = await start_service("registry", database_url=database)
+    answer = await registry.post(
+        "/networks", json={**SEED_NETWORK, **change}, headers={"Authorization": f"Bearer {token('staff')}"}
+    )
+    assert answer.status_code == 422
+    assert answer.headers["content-type"] == "application/problem+json"
+    problem = answer.json()
+    assert problem["status"] == 422
+    assert field in [e["field"] for e in problem["errors"]]
+    assert field in problem["detail"]
+    conn = await asyncpg.connect(database)
+    try:
+        assert await conn.fetchval("SELECT count(*) FROM networks") == 0
+        assert await conn.fetchval("SELECT count(*) FROM outbox") == 0
+    finally:
+        await conn.close()
+
+
+async def test_unreadable_records_go_to_the_dead_letter_topic_and_the_consumer_goes_on(
+    start_service, bootstrap, new_database
+):
+    database = await new_database("reporting")
+    await start_service("reporting", database_url=database)
+    good = CloudEvent.wrap(NetworkCreated(
+        network_id="0d6f3f7e-8d7b-4f4e-9d51-9a6d3c1b2a10", name="Etter søpla",
+        themes=["areal", "kulturarv"], period_start=date(2010, 1, 1), period_end=date(2010, 12, 31),
+        enrolment_deadline=date(2010, 2, 15),
+    ), sequence=1)
+    key, value, headers = to_kafka(good)
+    bad_json = b"\xff\xfe{not json"
+    unknown_type = [(k, b"no.ks.livskraft.registry.NetworkRenamed.v1" if k == "ce_type" else v)
+                    for k, v in headers]
+    bad_header = [(k, b"\xc3\x28" if k == "ce_source" else v) for k, v in headers]
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
+    await producer.start()
+    try:
+        topic = NetworkCreated.topic()
+        # Same key: one partition, so the good record comes after the bad ones.
+        bad_json_headers = [(k, b"bad-json-1" if k == "ce_id" else v) for k, v in headers]
+        await producer.send_and_wait(topic, bad_json, key=key, headers=bad_json_headers)
+        await producer.send_and_wait(topic, value, key=key, headers=unknown_type)
+        await producer.send_and_wait(topic, value, key=key, headers=bad_header)
+        await producer.send_and_wait(topic, value, key=key, headers=headers)
+    finally:
+        await producer.stop()
+
+    conn = await asyncpg.connect(database)
+    try:
+        await eventually(lambda: conn.fetchval(
+            "SELECT 1 FROM networks WHERE network_id = $1", good.data.network_id))
+        reasons = [r["reason"] for r in await conn.fetch(
+            "SELECT reason FROM dead_letters ORDER BY \"offset\"")]
+    finally:
+        await conn.close()
+    assert len(reasons) == 3
+    assert "invalid no.ks.livskraft.registry.NetworkCreated.v1" in reasons[0]
+    assert "unknown event type 'no.ks.livskraft.registry.NetworkRenamed.v1'" in reasons[1]
+    assert "not UTF-8" in reasons[2]
+
+    dead = await read_records(
+        bootstrap, DEAD_LETTER_TOPIC,
+        until=lambda rs: sum(r.key == key for r in rs) >= 3,
+    )
+    ours = [r for r in dead if r.key == key]
+    assert [r.value for r in ours] == [bad_json, value, value]  # the original bytes
+    assert [header(r, "dlq_topic") for r in ours] == [NetworkCreated.topic()] * 3
+    assert "unknown event type" in header(ours[1], "dlq_reason")
