@@ -1,38 +1,54 @@
-"""Apply events to the reporting projection. Called by the idempotent consumer, once per event,
-inside the transaction that records the event in the inbox."""
+"""Apply events to the reporting projection.
+
+The idempotent consumer calls `apply` with a batch of new events, in order, inside the
+transaction that records them in the inbox. Consecutive events of one type are written with one
+pipelined `executemany`, which keeps the order between types and makes a rebuild from offset
+zero fast.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from itertools import groupby
+from typing import Any
+
 import asyncpg
-from livskraft_contracts import CloudEvent, DecisionRecorded, EnrolmentSubmitted, NetworkCreated
+from livskraft_contracts import CloudEvent, DecisionRecorded, EnrolmentSubmitted, Event, NetworkCreated
 
-CONSUMES = (NetworkCreated, EnrolmentSubmitted, DecisionRecorded)
+Row = tuple[Any, ...]
+
+_WRITES: dict[type[Event], tuple[str, Callable[[CloudEvent], Row]]] = {
+    NetworkCreated: (
+        """INSERT INTO networks (network_id, name, themes, county, region, period_start,
+                                 period_end, enrolment_deadline, created_at)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)""",
+        lambda e: (
+            e.data.network_id, e.data.name, [str(t) for t in e.data.themes], e.data.county,
+            e.data.region, e.data.period_start, e.data.period_end, e.data.enrolment_deadline, e.time,
+        ),
+    ),
+    EnrolmentSubmitted: (
+        """INSERT INTO members (network_id, kommunenummer, valid_on, status, enrolled_at)
+           VALUES ($1, $2, $3, 'submitted', $4)
+           ON CONFLICT (network_id, kommunenummer) DO UPDATE
+           SET status = 'submitted', valid_on = EXCLUDED.valid_on""",
+        lambda e: (e.data.network_id, e.data.municipality.kommunenummer, e.data.municipality.valid_on, e.time),
+    ),
+    DecisionRecorded: (
+        """INSERT INTO decisions (decision_id, network_id, kommunenummer, valid_on, body,
+                                  case_number, decision_date, final, event_id)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)""",
+        lambda e: (
+            e.data.decision_id, e.data.network_id, e.data.municipality.kommunenummer,
+            e.data.municipality.valid_on, str(e.data.body), e.data.case_number, e.data.decision_date,
+            e.data.final, e.id,
+        ),
+    ),
+}
+CONSUMES: tuple[type[Event], ...] = tuple(_WRITES)
 
 
-async def apply(conn: asyncpg.Connection, event: CloudEvent) -> None:
-    data = event.data
-    if isinstance(data, NetworkCreated):
-        await conn.execute(
-            """INSERT INTO networks (network_id, name, themes, county, region, period_start,
-                                     period_end, enrolment_deadline, created_at)
-               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)""",
-            data.network_id, data.name, [str(t) for t in data.themes], data.county, data.region,
-            data.period_start, data.period_end, data.enrolment_deadline, event.time,
-        )
-    elif isinstance(data, EnrolmentSubmitted):
-        await conn.execute(
-            """INSERT INTO members (network_id, kommunenummer, valid_on, status, enrolled_at)
-               VALUES ($1, $2, $3, 'submitted', $4)
-               ON CONFLICT (network_id, kommunenummer) DO UPDATE
-               SET status = 'submitted', valid_on = EXCLUDED.valid_on""",
-            data.network_id, data.municipality.kommunenummer, data.municipality.valid_on, event.time,
-        )
-    elif isinstance(data, DecisionRecorded):
-        await conn.execute(
-            """INSERT INTO decisions (decision_id, network_id, kommunenummer, valid_on, body,
-                                      case_number, decision_date, final, event_id)
-               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)""",
-            data.decision_id, data.network_id, data.municipality.kommunenummer,
-            data.municipality.valid_on, str(data.body), data.case_number, data.decision_date,
-            data.final, event.id,
-        )
+async def apply(conn: asyncpg.Connection, events: Sequence[CloudEvent]) -> None:
+    for event_type, run in groupby(events, key=lambda e: type(e.data)):
+        sql, row = _WRITES[event_type]
+        await conn.executemany(sql, [row(e) for e in run])

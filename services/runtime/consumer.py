@@ -34,7 +34,8 @@ from . import metrics
 
 log = logging.getLogger(__name__)
 
-Handler = Callable[[asyncpg.Connection, CloudEvent], Awaitable[None]]
+Handler = Callable[[asyncpg.Connection, list[CloudEvent]], Awaitable[None]]
+"""Applies events, in order, in the caller's transaction. Given a batch, so it can write in bulk."""
 
 TRANSIENT = (
     OSError,
@@ -145,11 +146,18 @@ class EventConsumer:
         except Exception:
             log.exception("consumer %s: a handler failed; applying one by one", self._name)
             applied = await self._apply(events, dead, savepoints=True)
+        dead_records = {id(letter.record) for letter in dead}
+        failed = {e.id for r, e in events if id(r) in dead_records and e.id not in applied}
         await self._send_dead_letters(dead)
         metrics.HANDLER_SECONDS.labels(self._service).observe(time.perf_counter() - started)
-        for event in events:
-            outcome = "applied" if event[1].id in applied else "duplicate"
-            metrics.EVENTS_CONSUMED.labels(self._service, event[1].type, outcome).inc()
+        counted: set[str] = set()
+        for _, event in events:
+            first = event.id not in counted
+            counted.add(event.id)
+            outcome = "applied" if first and event.id in applied else "duplicate"
+            if first and event.id in failed:
+                outcome = "failed"
+            metrics.EVENTS_CONSUMED.labels(self._service, event.type, outcome).inc()
 
     async def _apply(
         self,
@@ -171,22 +179,25 @@ class EventConsumer:
                     [r.offset for r, _ in events],
                 )
             }
-            applied: set[str] = set()
+            fresh: list[tuple[ConsumerRecord, CloudEvent]] = []
             for record, event in events:
-                if event.id not in new or event.id in applied:
-                    continue
-                if not savepoints:
-                    await self._handle(conn, event)
-                    applied.add(event.id)
-                    continue
-                try:
-                    async with conn.transaction():
-                        await self._handle(conn, event)
-                    applied.add(event.id)
-                except TRANSIENT:
-                    raise
-                except Exception as exc:
-                    dead.append(DeadLetter(record, f"handler failed: {exc!r}"))
+                if event.id in new:
+                    new.discard(event.id)  # a duplicate within the batch is applied once
+                    fresh.append((record, event))
+            if not savepoints:
+                await self._handle(conn, [event for _, event in fresh])
+                applied = {event.id for _, event in fresh}
+            else:
+                applied = set()
+                for record, event in fresh:
+                    try:
+                        async with conn.transaction():
+                            await self._handle(conn, [event])
+                        applied.add(event.id)
+                    except TRANSIENT:
+                        raise
+                    except Exception as exc:
+                        dead.append(DeadLetter(record, f"handler failed: {exc!r}"))
             await conn.execute(
                 _DEAD,
                 self._name,

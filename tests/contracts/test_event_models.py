@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Any
 
 import pytest
-from pydantic import ValidationError
-
 from livskraft_contracts import (
     ALL_EVENTS,
     ContactAssigned,
@@ -23,6 +20,7 @@ from livskraft_contracts import (
     StatisticsPublished,
 )
 from livskraft_contracts.examples import EXAMPLES
+from pydantic import ValidationError
 
 
 def data(model: type[Event], **changes: Any) -> dict[str, Any]:

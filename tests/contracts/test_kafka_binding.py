@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
 import pytest
 from cloudevents.core.bindings.kafka import KafkaMessage, from_binary_event
-
 from livskraft_contracts import (
     ALL_EVENTS,
     EVENT_TYPES,
@@ -127,3 +127,9 @@ def test_other_specversion_is_unreadable() -> None:
     headers = [(k, b"0.3" if k == "ce_specversion" else v) for k, v in headers]
     with pytest.raises(UnreadableEvent, match="specversion"):
         from_kafka(headers, value, EVENT_TYPES)
+
+
+def test_the_readme_lists_every_topic() -> None:
+    readme = (Path(__file__).resolve().parents[2] / "contracts" / "README.md").read_text()
+    listed = set(re.findall(r"`(livskraft\.[a-z.-]+\.v[0-9]+)`", readme))
+    assert listed == {m.topic() for m in ALL_EVENTS}

@@ -11,9 +11,8 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-from pydantic import BaseModel
-
 from livskraft_contracts import ALL_EVENTS, MunicipalityRef
+from pydantic import BaseModel
 
 PERSONAL = re.compile(
     r"name|e[-_]?mail|epost|phone|telefon|mobil|address|adresse|f[oø]dsel|birth|personnummer|ssn",

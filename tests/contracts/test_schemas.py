@@ -8,8 +8,6 @@ from pathlib import Path
 from typing import Any, Literal
 
 import pytest
-from pydantic import BaseModel
-
 from livskraft_contracts import ALL_EVENTS, EVENT_TYPES, MunicipalityRef
 from livskraft_contracts.examples import EXAMPLES
 from livskraft_contracts.schemas import (
@@ -25,6 +23,7 @@ from livskraft_contracts.schemas import (
     schema_file,
     stale_files,
 )
+from pydantic import BaseModel
 
 
 def test_committed_schemas_are_current() -> None:
