@@ -491,14 +491,15 @@ def with_organisation_numbers(
         (v.kommunenummer, v.valid_from): orgnr[v.kommunenummer]
         for v in versions if v.valid_on(on) and v.kommunenummer in orgnr
     }
-    renames = [link for link in links if link.kind == SuccessionKind.RENAME]
-    for _ in range(len(renames) + 1):  # spread along chains of renames, both ways
+    renames = [link for link in links if link.kind == SuccessionKind.RENAME and link.old_valid_from]
+    spreading = True
+    while spreading:  # along chains of renames, both ways
+        spreading = False
         for link in renames:
             old, new = (link.old_code, link.old_valid_from), (link.new_code, link.occurred)
-            if old in known and new not in known:
-                known[new] = known[old]
-            elif new in known and old not in known and link.old_valid_from is not None:
-                known[old] = known[new]
+            if (old in known) != (new in known):
+                known[new] = known[old] = known.get(old) or known[new]
+                spreading = True
     return [
         replace(v, organisasjonsnummer=known.get((v.kommunenummer, v.valid_from)))
         for v in versions

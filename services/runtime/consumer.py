@@ -60,8 +60,8 @@ _INBOX = """
     RETURNING event_id
 """
 _DEAD = """
-    INSERT INTO dead_letters (consumer, topic, partition, "offset", reason)
-    SELECT $1, * FROM unnest($2::text[], $3::int[], $4::bigint[], $5::text[])
+    INSERT INTO dead_letters (consumer, topic, partition, "offset", key, reason)
+    SELECT $1, * FROM unnest($2::text[], $3::int[], $4::bigint[], $5::text[], $6::text[])
     ON CONFLICT DO NOTHING
 """
 
@@ -204,6 +204,7 @@ class EventConsumer:
                 [d.record.topic for d in dead],
                 [d.record.partition for d in dead],
                 [d.record.offset for d in dead],
+                [d.record.key.decode(errors="replace") if d.record.key else None for d in dead],
                 [d.reason for d in dead],
             )
         return applied

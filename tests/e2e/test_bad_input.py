@@ -83,7 +83,7 @@ async def test_unreadable_records_go_to_the_dead_letter_topic_and_the_consumer_g
         await eventually(lambda: conn.fetchval(
             "SELECT 1 FROM networks WHERE network_id = $1", good.data.network_id))
         reasons = [r["reason"] for r in await conn.fetch(
-            "SELECT reason FROM dead_letters ORDER BY \"offset\"")]
+            "SELECT reason FROM dead_letters WHERE key = $1 ORDER BY \"offset\"", key.decode())]
     finally:
         await conn.close()
     assert len(reasons) == 3

@@ -16,8 +16,8 @@ import pytest
 from services.registry.klass import (
     CHANGES_FROM,
     KLASS_API,
-    Kommuneinndeling,
     KlassDataError,
+    Kommuneinndeling,
     Snapshot,
     SuccessionKind,
     fetch_kommuneinndeling,
@@ -123,7 +123,8 @@ def test_a_display_name_does_not_make_a_version(kommuneinndeling: Kommuneinndeli
 def test_an_official_rename_makes_a_version(kommuneinndeling: Kommuneinndeling) -> None:
     before, after = kommuneinndeling.versions_of("1736")
     assert (before.name, before.valid_to) == ("Snåsa", d("2011-01-01"))
-    assert (after.name, after.valid_from, after.predecessors) == ("Snåase - Snåsa", d("2011-01-01"), ("1736",))
+    assert (after.name, after.valid_from) == ("Snåase - Snåsa", d("2011-01-01"))
+    assert after.predecessors == ("1736",)
     kinds = {(s.old_code, s.new_code, s.occurred): s.kind for s in kommuneinndeling.successions}
     assert kinds[("1736", "1736", d("2011-01-01"))] == SuccessionKind.RENAME
 
@@ -257,7 +258,9 @@ def test_an_empty_folder_is_refused(tmp_path: Path) -> None:
 # --- The live API's code path, against the same responses ------------------------------------
 
 
-def klass_api_double(folder: Path, folder_result: Kommuneinndeling) -> tuple[httpx.MockTransport, list[httpx.Request]]:
+def klass_api_double(
+    folder: Path, folder_result: Kommuneinndeling
+) -> tuple[httpx.MockTransport, list[httpx.Request]]:
     """KLASS as an httpx transport: 131 answered from the saved files; 104 and its changes made
     from the folder's counties (no 104 response was saved); 1236 from the CSV as JSON."""
     responses = read_folder(folder)

@@ -153,7 +153,9 @@ async def test_a_reimport_changes_nothing(
     [("2006-01-01", 431, 19), ("2010-06-15", 430, 19), ("2018-01-01", 422, 18),
      ("2020-01-01", 356, 11), ("2024-01-01", 357, 15)],
 )
-async def test_counts_per_year(conn: asyncpg.Connection, day: str, municipalities: int, counties: int) -> None:
+async def test_counts_per_year(
+    conn: asyncpg.Connection, day: str, municipalities: int, counties: int
+) -> None:
     assert len(await municipalities_on(conn, d(day))) == municipalities
     assert len(await counties_on(conn, d(day))) == counties
 
@@ -179,7 +181,9 @@ async def test_steinkjer_through_time(conn: asyncpg.Connection) -> None:
     [("1702", "2018-01-01"), ("5004", "2017-12-31"), ("5004", "2020-01-01"),
      ("5006", "2019-12-31"), ("0000", "2010-01-01"), ("1580", "2023-12-31")],
 )
-async def test_no_municipality_outside_its_period(conn: asyncpg.Connection, kommunenummer: str, day: str) -> None:
+async def test_no_municipality_outside_its_period(
+    conn: asyncpg.Connection, kommunenummer: str, day: str
+) -> None:
     assert await municipality_on(conn, kommunenummer, d(day)) is None
 
 

@@ -36,6 +36,7 @@ CREATE TABLE dead_letters (
     topic       text NOT NULL,
     partition   integer NOT NULL,
     "offset"    bigint NOT NULL,
+    key         text,                              -- the record key: the aggregate id
     reason      text NOT NULL,
     created_at  timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (consumer, topic, partition, "offset")
