@@ -1,7 +1,12 @@
-"""The registry's rules: networks, enrolment and political decisions. No I/O here.
+"""The registry's rules: networks, enrolment, political decisions and contacts. No I/O here.
 
-Each rule takes the current state and a command, and returns the events that record the change
-(or raises `Refused` naming the field at fault). The store writes state and events together.
+Each rule takes the current state and a command and returns the events that record the change,
+or raises `Refused` naming the field at fault. The handlers write state and events together.
+
+A network is a draft (private to programme staff, no events) until it is opened; opening it
+publishes NetworkCreated. It is open for enrolment until its deadline, active after it, and
+closed when staff close it. An enrolment (påmelding) goes invited -> submitted -> confirmed, and
+is confirmed only once the municipality has a final political decision and a main contact.
 """
 
 from __future__ import annotations
@@ -12,11 +17,18 @@ from datetime import date
 from enum import StrEnum
 
 from livskraft_contracts import (
+    ClosureReason,
+    ContactAssigned,
+    ContactRole,
     DecisionBody,
     DecisionRecorded,
+    EnrolmentConfirmed,
     EnrolmentSubmitted,
+    EnrolmentWithdrawn,
     Event,
+    MunicipalityInvited,
     MunicipalityRef,
+    NetworkClosed,
     NetworkCreated,
     Theme,
 )
@@ -32,8 +44,8 @@ class Refused(Exception):
 
 class NetworkState(StrEnum):
     DRAFT = "draft"
-    OPEN = "open"  # open for enrolment
-    ACTIVE = "active"
+    OPEN = "open"  # open for enrolment, until the deadline
+    ACTIVE = "active"  # past the deadline
     CLOSED = "closed"
 
 
@@ -58,29 +70,72 @@ class Network:
     enrolment_deadline: date
     target_size_min: int = 5
     target_size_max: int = 7
-    state: NetworkState = NetworkState.OPEN
+    published: bool = False  # NetworkCreated has gone out
+    closed: bool = False
     sequence: int = 0
+
+    def state(self, today: date) -> NetworkState:
+        if self.closed:
+            return NetworkState.CLOSED
+        if not self.published:
+            return NetworkState.DRAFT
+        return NetworkState.OPEN if today <= self.enrolment_deadline else NetworkState.ACTIVE
+
+    def created_event(self) -> NetworkCreated:
+        return NetworkCreated(
+            network_id=self.id, name=self.name, themes=self.themes, county=self.county,
+            region=self.region, period_start=self.period_start, period_end=self.period_end,
+            enrolment_deadline=self.enrolment_deadline, target_size_min=self.target_size_min,
+            target_size_max=self.target_size_max,
+        )
 
 
 @dataclass
 class Enrolment:
-    """A municipality's enrolment (påmelding) in a network."""
+    """A municipality's enrolment (påmelding) in a network, and what it has in place."""
 
     network_id: uuid.UUID
     municipality: MunicipalityRef
     status: EnrolmentStatus
     late_override: bool = False
-    decision_ids: list[uuid.UUID] = field(default_factory=list)
+    has_final_decision: bool = False
+    roles: set[ContactRole] = field(default_factory=set)
+
+    @property
+    def active(self) -> bool:
+        return self.status in (EnrolmentStatus.SUBMITTED, EnrolmentStatus.CONFIRMED)
 
 
-def create_network(event: NetworkCreated) -> Network:
-    """A network opens for enrolment when created. The event model holds the field rules."""
-    return Network(
-        id=event.network_id, name=event.name, themes=list(event.themes), county=event.county,
-        region=event.region, period_start=event.period_start, period_end=event.period_end,
-        enrolment_deadline=event.enrolment_deadline, target_size_min=event.target_size_min,
-        target_size_max=event.target_size_max,
-    )
+def open_network(network: Network, today: date) -> list[Event]:
+    """Publish a draft: it opens for enrolment (NetworkCreated)."""
+    if network.published:
+        raise Refused("network_id", "the network is already open", 409)
+    if network.enrolment_deadline < today:
+        raise Refused("enrolment_deadline", f"has passed (today is {today.isoformat()})", 409)
+    return [network.created_event()]
+
+
+def close_network(network: Network, reason: ClosureReason) -> list[Event]:
+    if network.closed:
+        raise Refused("network_id", "the network is already closed", 409)
+    if not network.published:
+        raise Refused("network_id", "a draft is not closed; it was never published", 409)
+    return [NetworkClosed(network_id=network.id, reason=reason)]
+
+
+def _require_running(network: Network, today: date) -> None:
+    state = network.state(today)
+    if state is NetworkState.CLOSED:
+        raise Refused("network_id", "the network is closed", 409)
+    if state is NetworkState.DRAFT:
+        raise Refused("network_id", "the network is a draft: open it first", 409)
+
+
+def invite(network: Network, current: Enrolment | None, municipality: MunicipalityRef, today: date) -> list[Event]:
+    _require_running(network, today)
+    if current and current.status is not EnrolmentStatus.WITHDRAWN:
+        raise Refused("kommunenummer", f"the municipality is already {current.status}", 409)
+    return [MunicipalityInvited(network_id=network.id, municipality=municipality)]
 
 
 def enrol(
@@ -92,9 +147,8 @@ def enrol(
     override: bool = False,
 ) -> list[Event]:
     """Submit an enrolment. After the deadline only programme staff may, and it is recorded."""
-    if network.state is NetworkState.CLOSED:
-        raise Refused("network_id", "the network is closed", 409)
-    if current and current.status in (EnrolmentStatus.SUBMITTED, EnrolmentStatus.CONFIRMED):
+    _require_running(network, today)
+    if current and current.active:
         raise Refused("kommunenummer", "the municipality is already enrolled", 409)
     late = today > network.enrolment_deadline
     if late and not override:
@@ -104,9 +158,14 @@ def enrol(
             "programme staff may enrol late with late_override",
             409,
         )
-    return [EnrolmentSubmitted(
-        network_id=network.id, municipality=municipality, late_override=late and override
-    )]
+    return [EnrolmentSubmitted(network_id=network.id, municipality=municipality, late_override=late)]
+
+
+def withdraw(network: Network, current: Enrolment | None) -> list[Event]:
+    """Leave the network; the enrolment, its decisions and contacts stay in the history."""
+    if current is None or not current.active:
+        raise Refused("kommunenummer", "the municipality has no enrolment to withdraw", 409)
+    return [EnrolmentWithdrawn(network_id=network.id, municipality=current.municipality)]
 
 
 @dataclass(frozen=True)
@@ -123,20 +182,52 @@ class Decision:
     external_key: str | None = None
 
 
-def record_decision(
-    network: Network, enrolment: Enrolment | None, decision: Decision, today: date
-) -> list[Event]:
+def record_decision(network: Network, enrolment: Enrolment | None, decision: Decision, today: date) -> list[Event]:
     """Record the decision to take part; it must be dated on or before the day it is recorded."""
-    if enrolment is None or enrolment.status in (EnrolmentStatus.INVITED, EnrolmentStatus.WITHDRAWN):
+    _require_running(network, today)
+    if enrolment is None or not enrolment.active:
         raise Refused("kommunenummer", "the municipality has no enrolment in this network", 409)
     if decision.decision_date > today:
         raise Refused("decision_date", f"is in the future (today is {today.isoformat()})")
     if decision.meeting_date > decision.decision_date:
         raise Refused("meeting_date", "is after the decision date")
-    return [DecisionRecorded(
+    recorded = DecisionRecorded(
         network_id=network.id, municipality=enrolment.municipality, decision_id=uuid.uuid4(),
-        body=decision.body, meeting_date=decision.meeting_date,
-        case_number=decision.case_number, decision_date=decision.decision_date,
-        final=decision.final, summary=decision.summary,
+        body=decision.body, meeting_date=decision.meeting_date, case_number=decision.case_number,
+        decision_date=decision.decision_date, final=decision.final, summary=decision.summary,
         external_system=decision.external_system, external_key=decision.external_key,
-    )]
+    )
+    enrolment.has_final_decision = enrolment.has_final_decision or decision.final
+    return [recorded, *_confirm_if_complete(network, enrolment)]
+
+
+def assign_contact(
+    network: Network, enrolment: Enrolment | None, person_id: uuid.UUID, role: ContactRole, today: date
+) -> list[Event]:
+    """Name a person to a role (main contact, steering group, project group). The event carries
+    the person's opaque id only."""
+    _require_running(network, today)
+    if enrolment is None or not enrolment.active:
+        raise Refused("kommunenummer", "the municipality has no enrolment in this network", 409)
+    assigned = ContactAssigned(
+        network_id=network.id, municipality=enrolment.municipality, person_id=person_id, role=role
+    )
+    enrolment.roles.add(role)
+    return [assigned, *_confirm_if_complete(network, enrolment)]
+
+
+def _confirm_if_complete(network: Network, enrolment: Enrolment) -> list[Event]:
+    complete = enrolment.has_final_decision and ContactRole.MAIN_CONTACT in enrolment.roles
+    if enrolment.status is EnrolmentStatus.SUBMITTED and complete:
+        enrolment.status = EnrolmentStatus.CONFIRMED
+        return [EnrolmentConfirmed(network_id=network.id, municipality=enrolment.municipality)]
+    return []
+
+
+STATUS_AFTER: dict[type[Event], EnrolmentStatus] = {
+    MunicipalityInvited: EnrolmentStatus.INVITED,
+    EnrolmentSubmitted: EnrolmentStatus.SUBMITTED,
+    EnrolmentConfirmed: EnrolmentStatus.CONFIRMED,
+    EnrolmentWithdrawn: EnrolmentStatus.WITHDRAWN,
+}
+"""The enrolment status each event leaves behind."""

@@ -1,21 +1,31 @@
-"""The registry's SQL: load and save networks, enrolments and decisions, and commit their events.
+"""The registry's SQL: networks, enrolments, decisions, contacts, and the events they produce.
 
 `commit_events` is the one place a command's events leave: numbered in the network's sequence,
-written to the outbox and the audit log in the caller's transaction.
+applied to the tables, written to the outbox and the audit log, all in the caller's transaction.
 """
 
 from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 import asyncpg
-from livskraft_contracts import CloudEvent, DecisionRecorded, Event, MunicipalityRef, Theme
+from livskraft_contracts import (
+    CloudEvent,
+    ContactRole,
+    DecisionRecorded,
+    Event,
+    MunicipalityRef,
+    NetworkClosed,
+    NetworkCreated,
+    Theme,
+)
 
 from services.runtime import outbox
 
-from .domain import Enrolment, EnrolmentStatus, Network, NetworkState
+from .domain import STATUS_AFTER, Enrolment, EnrolmentStatus, Network
 
 
 @dataclass(frozen=True)
@@ -29,10 +39,10 @@ class Actor:
 async def insert_network(conn: asyncpg.Connection, n: Network) -> None:
     await conn.execute(
         """INSERT INTO networks (id, name, themes, county, region, period_start, period_end,
-                                 enrolment_deadline, target_size_min, target_size_max, state)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)""",
+                                 enrolment_deadline, target_size_min, target_size_max)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)""",
         n.id, n.name, [str(t) for t in n.themes], n.county, n.region, n.period_start,
-        n.period_end, n.enrolment_deadline, n.target_size_min, n.target_size_max, str(n.state),
+        n.period_end, n.enrolment_deadline, n.target_size_min, n.target_size_max,
     )
 
 
@@ -46,15 +56,18 @@ async def lock_network(conn: asyncpg.Connection, network_id: uuid.UUID) -> Netwo
         county=row["county"], region=row["region"], period_start=row["period_start"],
         period_end=row["period_end"], enrolment_deadline=row["enrolment_deadline"],
         target_size_min=row["target_size_min"], target_size_max=row["target_size_max"],
-        state=NetworkState(row["state"]), sequence=row["sequence"],
+        published=row["published"], closed=row["closed_reason"] is not None, sequence=row["sequence"],
     )
 
 
-async def get_enrolment(
-    conn: asyncpg.Connection, network_id: uuid.UUID, kommunenummer: str
-) -> Enrolment | None:
+async def get_enrolment(conn: asyncpg.Connection, network_id: uuid.UUID, kommunenummer: str) -> Enrolment | None:
     row = await conn.fetchrow(
-        "SELECT * FROM enrolments WHERE network_id = $1 AND kommunenummer = $2",
+        """SELECT e.*,
+                  EXISTS (SELECT 1 FROM decisions d WHERE d.network_id = e.network_id
+                          AND d.kommunenummer = e.kommunenummer AND d.final) AS has_final_decision,
+                  ARRAY(SELECT DISTINCT c.role FROM contacts c WHERE c.network_id = e.network_id
+                        AND c.kommunenummer = e.kommunenummer) AS roles
+           FROM enrolments e WHERE e.network_id = $1 AND e.kommunenummer = $2""",
         network_id, kommunenummer,
     )
     if row is None:
@@ -63,51 +76,84 @@ async def get_enrolment(
         network_id=row["network_id"],
         municipality=MunicipalityRef(kommunenummer=row["kommunenummer"], valid_on=row["valid_on"]),
         status=EnrolmentStatus(row["status"]), late_override=row["late_override"],
+        has_final_decision=row["has_final_decision"], roles={ContactRole(r) for r in row["roles"]},
     )
 
 
-async def save_enrolment(conn: asyncpg.Connection, e: Enrolment) -> None:
+async def insert_contact(
+    conn: asyncpg.Connection, person_id: uuid.UUID, network_id: uuid.UUID, kommunenummer: str,
+    role: ContactRole, name: str, email: str, phone: str | None,
+) -> None:
     await conn.execute(
-        """INSERT INTO enrolments (network_id, kommunenummer, valid_on, status, late_override)
-           VALUES ($1, $2, $3, $4, $5)
-           ON CONFLICT (network_id, kommunenummer) DO UPDATE
-           SET valid_on = EXCLUDED.valid_on, status = EXCLUDED.status,
-               late_override = EXCLUDED.late_override, updated_at = now()""",
-        e.network_id, e.municipality.kommunenummer, e.municipality.valid_on, str(e.status),
-        e.late_override,
+        """INSERT INTO contacts (person_id, network_id, kommunenummer, role, name, email, phone)
+           VALUES ($1, $2, $3, $4, $5, $6, $7)""",
+        person_id, network_id, kommunenummer, str(role), name, email, phone,
     )
 
 
-async def insert_decision(conn: asyncpg.Connection, d: DecisionRecorded) -> None:
-    await conn.execute(
-        """INSERT INTO decisions (id, network_id, kommunenummer, body, meeting_date, case_number,
-                                  decision_date, final, summary, external_system, external_key)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)""",
-        d.decision_id, d.network_id, d.municipality.kommunenummer, str(d.body), d.meeting_date,
-        d.case_number, d.decision_date, d.final, d.summary, d.external_system, d.external_key,
+async def contacts(conn: asyncpg.Connection, network_id: uuid.UUID, kommunenummer: str) -> list[dict[str, Any]]:
+    rows = await conn.fetch(
+        """SELECT person_id, role, name, email, phone, assigned_at FROM contacts
+           WHERE network_id = $1 AND kommunenummer = $2 ORDER BY assigned_at""",
+        network_id, kommunenummer,
     )
+    return [dict(r) for r in rows]
 
 
-async def commit_events(
-    conn: asyncpg.Connection, network: Network, events: list[Event], actor: Actor
-) -> list[CloudEvent]:
-    """Number the events in the network's sequence; write them to the outbox and the audit log."""
-    envelopes = [
-        CloudEvent.wrap(event, sequence=network.sequence + i) for i, event in enumerate(events, 1)
-    ]
+# -- Events: applied to the tables, numbered, written to the outbox and the audit log ---------
+
+
+async def _apply(conn: asyncpg.Connection, event: Event, late_override: bool) -> None:
+    if isinstance(event, NetworkCreated):
+        await conn.execute("UPDATE networks SET published = true WHERE id = $1", event.network_id)
+    elif isinstance(event, NetworkClosed):
+        await conn.execute("UPDATE networks SET closed_reason = $2 WHERE id = $1", event.network_id, str(event.reason))
+    elif isinstance(event, DecisionRecorded):
+        await conn.execute(
+            """INSERT INTO decisions (id, network_id, kommunenummer, body, meeting_date, case_number,
+                                      decision_date, final, summary, external_system, external_key)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)""",
+            event.decision_id, event.network_id, event.municipality.kommunenummer, str(event.body),
+            event.meeting_date, event.case_number, event.decision_date, event.final, event.summary,
+            event.external_system, event.external_key,
+        )
+    status = STATUS_AFTER.get(type(event))
+    if status is not None:
+        ref: MunicipalityRef = event.municipality  # type: ignore[attr-defined]
+        await conn.execute(
+            """INSERT INTO enrolments (network_id, kommunenummer, valid_on, status, late_override)
+               VALUES ($1, $2, $3, $4, $5)
+               ON CONFLICT (network_id, kommunenummer) DO UPDATE
+               SET valid_on = EXCLUDED.valid_on, status = EXCLUDED.status,
+                   late_override = enrolments.late_override OR EXCLUDED.late_override,
+                   updated_at = now()""",
+            event.network_id, ref.kommunenummer, ref.valid_on, str(status), late_override,  # type: ignore[attr-defined]
+        )
+
+
+async def commit_events(conn: asyncpg.Connection, network: Network, events: list[Event], actor: Actor) -> list[CloudEvent]:
+    """Apply the events to the tables, number them in the network's sequence, and write them to
+    the outbox and the audit log."""
+    envelopes = [CloudEvent.wrap(event, sequence=network.sequence + i) for i, event in enumerate(events, 1)]
+    for event in events:
+        await _apply(conn, event, late_override=bool(getattr(event, "late_override", False)))
     network.sequence += len(events)
     await conn.execute("UPDATE networks SET sequence = $2 WHERE id = $1", network.id, network.sequence)
     await outbox.write(conn, envelopes)
     await conn.executemany(
         """INSERT INTO audit_log (actor, actor_role, action, network_id, kommunenummer, event_id)
            VALUES ($1, $2, $3, $4, $5, $6::uuid)""",
-        [
-            (actor.subject, actor.role, e.data.event_name(), network.id,
-             _kommunenummer(e.data), e.id)
-            for e in envelopes
-        ],
+        [(actor.subject, actor.role, e.data.event_name(), network.id, _kommunenummer(e.data), e.id) for e in envelopes],
     )
     return envelopes
+
+
+async def audit(conn: asyncpg.Connection, actor: Actor, action: str, network_id: uuid.UUID) -> None:
+    """An audit row for a change that publishes no event (a draft)."""
+    await conn.execute(
+        "INSERT INTO audit_log (actor, actor_role, action, network_id) VALUES ($1, $2, $3, $4)",
+        actor.subject, actor.role, action, network_id,
+    )
 
 
 def _kommunenummer(event: Event) -> str | None:
@@ -115,30 +161,63 @@ def _kommunenummer(event: Event) -> str | None:
     return municipality.kommunenummer if municipality else None
 
 
+# -- Queries -------------------------------------------------------------------------------------
+
+_NETWORK_SUMMARY = """
+    SELECT n.*,
+           (SELECT count(*) FROM enrolments e WHERE e.network_id = n.id
+             AND e.status IN ('submitted', 'confirmed')) AS members_active
+    FROM networks n
+"""
+
+
 async def network_view(conn: asyncpg.Connection, network_id: uuid.UUID) -> dict[str, Any] | None:
-    row = await conn.fetchrow("SELECT * FROM networks WHERE id = $1", network_id)
+    row = await conn.fetchrow(_NETWORK_SUMMARY + " WHERE n.id = $1", network_id)
     if row is None:
         return None
-    members = await conn.fetch(
+    return {**dict(row), "members": await members(conn, network_id)}
+
+
+async def members(conn: asyncpg.Connection, network_id: uuid.UUID) -> list[dict[str, Any]]:
+    """Each enrolled or invited municipality, with what it still lacks."""
+    rows = await conn.fetch(
         """SELECT e.kommunenummer, e.valid_on, e.status, e.late_override,
-                  count(d.id) AS decisions
-           FROM enrolments e LEFT JOIN decisions d USING (network_id, kommunenummer)
-           WHERE e.network_id = $1 GROUP BY e.network_id, e.kommunenummer ORDER BY e.kommunenummer""",
+                  (SELECT count(*) FROM decisions d WHERE d.network_id = e.network_id
+                     AND d.kommunenummer = e.kommunenummer) AS decisions,
+                  EXISTS (SELECT 1 FROM decisions d WHERE d.network_id = e.network_id
+                     AND d.kommunenummer = e.kommunenummer AND d.final) AS has_final_decision,
+                  EXISTS (SELECT 1 FROM contacts c WHERE c.network_id = e.network_id
+                     AND c.kommunenummer = e.kommunenummer AND c.role = 'main-contact') AS has_main_contact
+           FROM enrolments e WHERE e.network_id = $1 ORDER BY e.kommunenummer""",
         network_id,
     )
-    view = dict(row)
-    view["members"] = [dict(m) for m in members]
-    return view
+    return [dict(r) for r in rows]
 
 
 async def list_networks(conn: asyncpg.Connection) -> list[dict[str, Any]]:
-    return [dict(r) for r in await conn.fetch("SELECT * FROM networks ORDER BY created_at, id")]
+    rows = await conn.fetch(_NETWORK_SUMMARY + " ORDER BY n.created_at, n.id")
+    return [{**dict(r), "members": await members(conn, r["id"])} for r in rows]
+
+
+async def enrolments_of(conn: asyncpg.Connection, kommunenummer: str) -> list[dict[str, Any]]:
+    """A municipality's networks over time, withdrawn ones too."""
+    rows = await conn.fetch(
+        """SELECT n.id AS network_id, n.name, n.period_start, n.period_end, e.status, e.valid_on,
+                  e.late_override, e.updated_at
+           FROM enrolments e JOIN networks n ON n.id = e.network_id
+           WHERE e.kommunenummer = $1 ORDER BY n.period_start, n.name""",
+        kommunenummer,
+    )
+    return [dict(r) for r in rows]
 
 
 async def audit_history(conn: asyncpg.Connection, network_id: uuid.UUID) -> list[dict[str, Any]]:
     rows = await conn.fetch(
-        "SELECT at, actor, actor_role, action, kommunenummer, event_id FROM audit_log "
-        "WHERE network_id = $1 ORDER BY id",
+        "SELECT at, actor, actor_role, action, kommunenummer, event_id FROM audit_log WHERE network_id = $1 ORDER BY id",
         network_id,
     )
     return [dict(r) for r in rows]
+
+
+def days_to(deadline: date, today: date) -> int:
+    return (deadline - today).days

@@ -13,9 +13,36 @@ from itertools import groupby
 from typing import Any
 
 import asyncpg
-from livskraft_contracts import CloudEvent, DecisionRecorded, EnrolmentSubmitted, Event, NetworkCreated
+from livskraft_contracts import (
+    CloudEvent,
+    DecisionRecorded,
+    EnrolmentConfirmed,
+    EnrolmentSubmitted,
+    EnrolmentWithdrawn,
+    Event,
+    MunicipalityInvited,
+    NetworkClosed,
+    NetworkCreated,
+)
 
 Row = tuple[Any, ...]
+
+_MEMBER_STATUS = """
+    INSERT INTO members (network_id, kommunenummer, valid_on, status, enrolled_at)
+    VALUES ($1, $2, $3, $4, $5)
+    ON CONFLICT (network_id, kommunenummer) DO UPDATE
+    SET status = EXCLUDED.status, valid_on = EXCLUDED.valid_on
+"""
+_STATUS = {
+    MunicipalityInvited: "invited", EnrolmentSubmitted: "submitted",
+    EnrolmentConfirmed: "confirmed", EnrolmentWithdrawn: "withdrawn",
+}
+
+
+def _member_row(e: CloudEvent) -> Row:
+    ref = e.data.municipality  # type: ignore[attr-defined]
+    return (e.data.network_id, ref.kommunenummer, ref.valid_on, _STATUS[type(e.data)], e.time)  # type: ignore[attr-defined]
+
 
 _WRITES: dict[type[Event], tuple[str, Callable[[CloudEvent], Row]]] = {
     NetworkCreated: (
@@ -27,12 +54,13 @@ _WRITES: dict[type[Event], tuple[str, Callable[[CloudEvent], Row]]] = {
             e.data.region, e.data.period_start, e.data.period_end, e.data.enrolment_deadline, e.time,
         ),
     ),
-    EnrolmentSubmitted: (
-        """INSERT INTO members (network_id, kommunenummer, valid_on, status, enrolled_at)
-           VALUES ($1, $2, $3, 'submitted', $4)
-           ON CONFLICT (network_id, kommunenummer) DO UPDATE
-           SET status = 'submitted', valid_on = EXCLUDED.valid_on""",
-        lambda e: (e.data.network_id, e.data.municipality.kommunenummer, e.data.municipality.valid_on, e.time),
+    **{
+        event_type: (_MEMBER_STATUS, _member_row)
+        for event_type in (MunicipalityInvited, EnrolmentSubmitted, EnrolmentConfirmed, EnrolmentWithdrawn)
+    },
+    NetworkClosed: (
+        "UPDATE networks SET closed_reason = $2 WHERE network_id = $1",
+        lambda e: (e.data.network_id, str(e.data.reason)),
     ),
     DecisionRecorded: (
         """INSERT INTO decisions (decision_id, network_id, kommunenummer, valid_on, body,

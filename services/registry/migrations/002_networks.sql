@@ -11,7 +11,8 @@ CREATE TABLE networks (
     enrolment_deadline date NOT NULL,
     target_size_min    integer NOT NULL,
     target_size_max    integer NOT NULL,
-    state              text NOT NULL,
+    published          boolean NOT NULL DEFAULT false,  -- a draft until NetworkCreated went out
+    closed_reason      text,                            -- set by NetworkClosed
     sequence           bigint NOT NULL DEFAULT 0,
     created_at         timestamptz NOT NULL DEFAULT now()
 );
@@ -42,6 +43,20 @@ CREATE TABLE decisions (
     FOREIGN KEY (network_id, kommunenummer) REFERENCES enrolments (network_id, kommunenummer)
 );
 
+-- Personal data: the people a municipality names for its network work. Kept here only; events
+-- carry `person_id` and the role. Read by the municipality itself and programme staff.
+CREATE TABLE contacts (
+    person_id      uuid PRIMARY KEY,
+    network_id     uuid NOT NULL,
+    kommunenummer  text NOT NULL,
+    role           text NOT NULL,
+    name           text NOT NULL,
+    email          text NOT NULL,
+    phone          text,
+    assigned_at    timestamptz NOT NULL DEFAULT now(),
+    FOREIGN KEY (network_id, kommunenummer) REFERENCES enrolments (network_id, kommunenummer)
+);
+
 -- Who did what, when: one row per event a command produced.
 CREATE TABLE audit_log (
     id             bigserial PRIMARY KEY,
@@ -51,6 +66,6 @@ CREATE TABLE audit_log (
     action         text NOT NULL,
     network_id     uuid,
     kommunenummer  text,
-    event_id       uuid NOT NULL
+    event_id       uuid                 -- null for what publishes no event (a draft)
 );
 CREATE INDEX audit_log_network ON audit_log (network_id, id);

@@ -9,6 +9,7 @@ CREATE TABLE networks (
     period_start       date NOT NULL,
     period_end         date NOT NULL,
     enrolment_deadline date NOT NULL,
+    closed_reason      text,
     created_at         timestamptz NOT NULL
 );
 
@@ -17,7 +18,7 @@ CREATE TABLE members (
     kommunenummer  text NOT NULL,
     valid_on       date NOT NULL,
     status         text NOT NULL,
-    enrolled_at    timestamptz NOT NULL,
+    enrolled_at    timestamptz NOT NULL,           -- when the first event about it was made
     PRIMARY KEY (network_id, kommunenummer)
 );
 

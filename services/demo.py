@@ -1,0 +1,159 @@
+"""The seed's scenario (DOMAIN.md), played through the public HTTP APIs.
+
+`play(...)` is used by `livskraft demo` against a running `livskraft dev` and by the end-to-end
+test against services in the test process: the same steps, the same checks.
+
+1. KS creates the network "Natur- og kulturbasert nyskaping" in Nord-Trøndelag, themes kulturarv
+   and produksjon-forbruk, enrolment deadline 15 February 2010.
+2. Five municipalities are invited; four enrol, each recording a political decision and a main
+   contact; one enrols, names its contact, but has no decision by the deadline.
+The seed does not name the five municipalities of the NAKU pilot; these five Nord-Trøndelag
+municipalities (codes valid in 2010) stand in for them. The people are invented.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+SCENARIO_DAY = date(2010, 1, 20)
+NETWORK = {
+    "name": "Natur- og kulturbasert nyskaping",
+    "themes": ["kulturarv", "produksjon-forbruk"],
+    "county": "17",
+    "region": "Nord-Trøndelag",
+    "period_start": "2010-01-01",
+    "period_end": "2010-12-31",
+    "enrolment_deadline": "2010-02-15",
+}
+MUNICIPALITIES = {"1702": "Steinkjer", "1724": "Verran", "1736": "Snåase - Snåsa", "1756": "Inderøy",
+                  "1719": "Levanger"}
+WITHOUT_DECISION = "1736"
+MAIN_CONTACTS = {
+    "1702": ("Kari Nordmann", "kari.nordmann@example.org"),
+    "1724": ("Ola Nordmann", "ola.nordmann@example.org"),
+    "1736": ("Anne Eksempel", "anne.eksempel@example.org"),
+    "1756": ("Per Eksempel", "per.eksempel@example.org"),
+    "1719": ("Lise Prøve", "lise.prove@example.org"),
+}
+
+Tokens = Callable[[str, str | None], str]
+
+
+@dataclass
+class Outcome:
+    """What the scenario did: the network, and each event id by the step that wrote it."""
+
+    network_id: str = ""
+    events: dict[str, list[str]] = field(default_factory=dict)
+    overview: dict[str, Any] = field(default_factory=dict)
+
+    def add(self, step: str, answer: httpx.Response) -> None:
+        if answer.status_code >= 300:
+            raise RuntimeError(f"{step}: {answer.status_code} {answer.text}")
+        self.events.setdefault(step, []).extend(answer.json().get("event_ids", []))
+
+
+def _bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+async def play(registry: httpx.AsyncClient, tokens: Tokens, say: Callable[[str], None] = print) -> Outcome:
+    outcome = Outcome()
+    staff = _bearer(tokens("staff", None))
+    created = await registry.post("/networks", json=NETWORK, headers=staff)
+    if created.status_code != 201:
+        raise RuntimeError(f"create network: {created.status_code} {created.text}")
+    outcome.network_id = network = created.json()["id"]
+    say(f"1. KS created the network '{NETWORK['name']}' ({network}), deadline {NETWORK['enrolment_deadline']}")
+
+    for kommune, name in MUNICIPALITIES.items():
+        outcome.add("invite", await registry.post(
+            f"/networks/{network}/invitations", json={"kommunenummer": kommune}, headers=staff))
+    say(f"2. Invited {len(MUNICIPALITIES)} municipalities: {', '.join(MUNICIPALITIES.values())}")
+
+    for kommune, name in MUNICIPALITIES.items():
+        own = _bearer(tokens("municipality", kommune))
+        base = f"/networks/{network}/enrolments"
+        outcome.add("enrol", await registry.post(base, json={"kommunenummer": kommune}, headers=own))
+        person, email = MAIN_CONTACTS[kommune]
+        outcome.add("contact", await registry.post(
+            f"{base}/{kommune}/contacts", json={"role": "main-contact", "name": person, "email": email},
+            headers=own))
+        if kommune == WITHOUT_DECISION:
+            say(f"   {name} ({kommune}) enrolled and named its main contact, but has no decision yet")
+            continue
+        outcome.add("decision", await registry.post(f"{base}/{kommune}/decisions", json={
+            "body": "kommunestyre", "meeting_date": "2010-01-14", "case_number": f"2010/{kommune[2:]}",
+            "decision_date": "2010-01-14", "final": True,
+            "summary": f"{name} kommune deltar i nettverket for natur- og kulturbasert nyskaping.",
+        }, headers=own))
+        say(f"   {name} ({kommune}) enrolled, recorded its decision and main contact: confirmed")
+
+    overview = await registry.get("/overview", headers=staff)
+    outcome.overview = next(n for n in overview.json() if n["id"] == network)
+    o = outcome.overview
+    say(f"   Coordinator's view: {o['statuses']}, {o['days_to_deadline']} days to the deadline, "
+        f"missing a decision: {o['missing_decision']}")
+    return outcome
+
+
+def run_demo(data_dir: str) -> int:
+    """`livskraft demo`: play the scenario against the system `livskraft dev` started."""
+    from services.runtime.auth import issue_dev_token
+
+    data = Path(data_dir)
+    info_file = data / "dev.json"
+    if not info_file.exists():
+        print(f"No running system: {info_file} is missing. Start `livskraft dev --today 2010-01-20` first.")
+        return 1
+    info = json.loads(info_file.read_text())
+    today = date.fromisoformat(info["today"]) if info.get("today") else date.today()
+    if not date(2010, 1, 1) <= today <= date(2010, 2, 15):
+        print(f"The system's calendar says {today}; the seed's scenario happens before the enrolment "
+              "deadline of 15 February 2010.\nRestart it with `livskraft dev --today 2010-01-20`.")
+        return 1
+
+    def tokens(role: str, kommune: str | None) -> str:
+        return issue_dev_token(data, role, kommune=kommune)
+
+    async def main() -> int:
+        urls = info["services"]
+        async with httpx.AsyncClient(base_url=urls["registry"], timeout=30) as registry, \
+                httpx.AsyncClient(base_url=urls["reporting"], timeout=30) as reporting:
+            outcome = await play(registry, tokens)
+            written = sum(len(v) for v in outcome.events.values()) + 1
+            print(f"   The registry wrote {written} events through its outbox to Kafka.")
+            report = await _wait_for_report(reporting, outcome, _bearer(tokens("reader", None)))
+            print("4. Reporting, from the events on Kafka:")
+            for member in report["members"]:
+                decisions = ", ".join(d["case_number"] for d in member["decisions"]) or "no decision"
+                print(f"   {member['kommunenummer']} {MUNICIPALITIES.get(member['kommunenummer'], '')}: "
+                      f"{member['status']}, {decisions}")
+        print("Not yet built: gatherings (step 3), the contact's reminder (notify), JSON-stat statistics.")
+        return 0
+
+    return asyncio.run(main())
+
+
+async def _wait_for_report(reporting: httpx.AsyncClient, outcome: Outcome, headers: dict[str, str]) -> dict:
+    """The reporting projection, once it shows every decision the scenario recorded."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        answer = await reporting.get(f"/reports/networks/{outcome.network_id}", headers=headers)
+        if answer.status_code == 200:
+            report = answer.json()
+            if sum(len(m["decisions"]) for m in report["members"]) == len(outcome.events.get("decision", [])):
+                return report  # type: ignore[no-any-return]
+        await asyncio.sleep(0.2)
+    print("Reporting did not catch up within 30 s.", file=sys.stderr)
+    return {"members": []}
