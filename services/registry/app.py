@@ -9,12 +9,12 @@ from fastapi import FastAPI
 from services.runtime.app import ServiceSpec, build_app
 from services.runtime.settings import Settings
 
-from . import api
+from . import api, municipalities_api
 
 SPEC = ServiceSpec(
     name="registry",
     migrations=Path(__file__).parent / "migrations",
-    routers=[api.router],
+    routers=[api.router, municipalities_api.router],
     description="Where the programme's facts are made: networks, enrolment, political decisions.",
 )
 

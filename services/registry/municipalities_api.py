@@ -200,7 +200,7 @@ async def import_municipalities(
 
 async def _from_folder(folder: str) -> Kommuneinndeling:
     path = FilePath(folder)
-    if not path.is_dir():
+    if not await asyncio.to_thread(path.is_dir):
         raise field_error("folder", f"no such folder on the server: {folder}")
     try:
         return await asyncio.to_thread(klass.load_folder, path)

@@ -198,6 +198,10 @@ class EventConsumer:
                         raise
                     except Exception as exc:
                         dead.append(DeadLetter(record, f"handler failed: {exc!r}"))
+                        # Not applied, so not in the inbox: a replay of the dead letter applies it.
+                        await conn.execute(
+                            "DELETE FROM inbox WHERE consumer = $1 AND event_id = $2", self._name, event.id
+                        )
             await conn.execute(
                 _DEAD,
                 self._name,

@@ -89,6 +89,7 @@ class OutboxRelay:
         self._poll_interval_s = poll_interval_s
         self._wake = asyncio.Event()
         self._observed_at = 0.0
+        self._purged_at = time.monotonic()
 
     async def relay_once(self) -> int:
         """Publish one batch; return how many rows were published."""
@@ -150,6 +151,8 @@ class OutboxRelay:
                     log.warning("outbox relay could not publish: %r; retrying", exc)
                 if time.monotonic() - self._observed_at > 5:
                     await self._observe_backlog()
+                if time.monotonic() - self._purged_at > 3600:
+                    await self._purge()
                 if published == self._batch_size:
                     continue  # more waiting, most likely
                 delay = min(0.1 * 2**failures, 5.0) if failures else self._poll_interval_s
@@ -170,6 +173,14 @@ class OutboxRelay:
         except (OSError, asyncpg.PostgresError) as exc:
             log.warning("outbox relay cannot LISTEN (%s); polling only", exc)
             return None
+
+    async def _purge(self) -> None:
+        """Hourly: delete rows published a day ago, so the table stays small."""
+        self._purged_at = time.monotonic()
+        try:
+            await purge_published(self._pool)
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            log.warning("outbox purge failed: %s", exc)
 
     async def _observe_backlog(self) -> None:
         try:

@@ -49,6 +49,9 @@ class Settings(BaseSettings):
     today: date | None = None
     """Start the service's calendar on this day (demos and tests); unset: the real date."""
 
+    klass_api_url: str | None = None
+    """SSB KLASS, for the registry's municipality import; unset: SSB's own address."""
+
     log_level: str = "INFO"
 
     @property

@@ -3,12 +3,13 @@ unreadable records go to the dead-letter topic and the consumer goes on."""
 
 from __future__ import annotations
 
+import uuid
 from datetime import date
 
 import asyncpg
 import pytest
 from aiokafka import AIOKafkaProducer
-from livskraft_contracts import DEAD_LETTER_TOPIC, CloudEvent, NetworkCreated, to_kafka
+from livskraft_contracts import DEAD_LETTER_TOPIC, CloudEvent, DecisionRecorded, NetworkCreated, to_kafka
 
 from tests.conftest import eventually
 from tests.e2e.test_backbone import SEED_NETWORK
@@ -99,3 +100,43 @@ async def test_unreadable_records_go_to_the_dead_letter_topic_and_the_consumer_g
     assert [r.value for r in ours] == [bad_json, value, value]  # the original bytes
     assert [header(r, "dlq_topic") for r in ours] == [NetworkCreated.topic()] * 3
     assert "unknown event type" in header(ours[1], "dlq_reason")
+
+
+async def test_a_handler_failing_on_one_event_dead_letters_it_alone_and_leaves_it_replayable(
+    start_service, bootstrap, new_database
+):
+    database = await new_database("reporting")
+    await start_service("reporting", database_url=database)
+    network_id = uuid.uuid4()
+
+    def decision(decision_id: uuid.UUID, case: str) -> CloudEvent:
+        return CloudEvent.wrap(DecisionRecorded(
+            network_id=network_id, municipality={"kommunenummer": "1702", "valid_on": "2010-01-20"},
+            decision_id=decision_id, body="kommunestyre", meeting_date=date(2010, 1, 14),
+            case_number=case, decision_date=date(2010, 1, 14), final=True, summary="Deltar.",
+        ), sequence=1)
+
+    same = uuid.uuid4()
+    first, clash, other = decision(same, "2010/1"), decision(same, "2010/2"), decision(uuid.uuid4(), "2010/3")
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
+    await producer.start()
+    try:
+        for event in (first, clash, other):  # one key, one partition: in this order
+            key, value, headers = to_kafka(event)
+            await producer.send_and_wait(DecisionRecorded.topic(), value, key=key, headers=headers)
+    finally:
+        await producer.stop()
+
+    conn = await asyncpg.connect(database)
+    try:
+        await eventually(lambda: conn.fetchval(
+            "SELECT count(*) = 2 FROM decisions WHERE network_id = $1", network_id))
+        await eventually(lambda: conn.fetchval(
+            "SELECT count(*) = 1 FROM dead_letters WHERE key = $1", str(network_id)))
+        reason = await conn.fetchval("SELECT reason FROM dead_letters WHERE key = $1", str(network_id))
+        inboxed = {r["event_id"] for r in await conn.fetch(
+            "SELECT event_id FROM inbox WHERE event_id = ANY($1)", [first.id, clash.id, other.id])}
+    finally:
+        await conn.close()
+    assert reason.startswith("handler failed: UniqueViolationError")
+    assert inboxed == {first.id, other.id}  # the failed one can be replayed once mended
