@@ -51,7 +51,7 @@ Tokens = Callable[[str, str | None], str]
 
 @dataclass
 class Outcome:
-    """What the scenario did: the network, and each event id by the step that wrote it."""
+    """What the scenario did: the network, and the ids of the events it caused, by event type."""
 
     network_id: str = ""
     events: dict[str, list[str]] = field(default_factory=dict)
@@ -60,7 +60,9 @@ class Outcome:
     def add(self, step: str, answer: httpx.Response) -> None:
         if answer.status_code >= 300:
             raise RuntimeError(f"{step}: {answer.status_code} {answer.text}")
-        self.events.setdefault(step, []).extend(answer.json().get("event_ids", []))
+        accepted = answer.json()
+        for event_id, event_type in zip(accepted["event_ids"], accepted["event_types"], strict=True):
+            self.events.setdefault(event_type.split(".")[-2], []).append(event_id)
 
 
 def _bearer(token: str) -> dict[str, str]:
@@ -152,7 +154,7 @@ async def _wait_for_report(reporting: httpx.AsyncClient, outcome: Outcome, heade
         answer = await reporting.get(f"/reports/networks/{outcome.network_id}", headers=headers)
         if answer.status_code == 200:
             report = answer.json()
-            if sum(len(m["decisions"]) for m in report["members"]) == len(outcome.events.get("decision", [])):
+            if sum(len(m["decisions"]) for m in report["members"]) == len(outcome.events["DecisionRecorded"]):
                 return report  # type: ignore[no-any-return]
         await asyncio.sleep(0.2)
     print("Reporting did not catch up within 30 s.", file=sys.stderr)

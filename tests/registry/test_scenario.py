@@ -51,6 +51,10 @@ async def test_seed_scenario_steps_1_and_2(start_service, token, bootstrap):
         for name, email in demo.MAIN_CONTACTS.values():
             assert name.encode() not in raw and email.encode() not in raw
 
+    assert {t: len(ids) for t, ids in outcome.events.items()} == {
+        "MunicipalityInvited": 5, "EnrolmentSubmitted": 5, "ContactAssigned": 5,
+        "DecisionRecorded": 4, "EnrolmentConfirmed": 4,
+    }
     assert outcome.overview["statuses"] == {"confirmed": 4, "submitted": 1}
     assert outcome.overview["missing_decision"] == ["1736"]
     assert outcome.overview["missing_main_contact"] == []
