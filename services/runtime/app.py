@@ -50,13 +50,16 @@ def build_app(spec: ServiceSpec, settings: Settings) -> FastAPI:
             "DATABASE_URL and KAFKA_BOOTSTRAP_SERVERS must be set; "
             "`livskraft dev` sets them to its embedded PostgreSQL and Kafka"
         )
+    if settings.environment == "production" and not settings.jwt_jwks_url:
+        raise RuntimeError("LIVSKRAFT_JWT_JWKS_URL must be set in production: the dev signing key is refused")
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         assert settings.database_url and settings.kafka_bootstrap_servers
         pool = await db.create_pool(settings.database_url)
         await db.migrate(pool, spec.migrations)
-        producer = make_producer(settings.kafka_bootstrap_servers)
+        connection = {k: v for k, v in settings.kafka_options().items() if k != "bootstrap_servers"}
+        producer = make_producer(settings.kafka_bootstrap_servers, **connection)
         await producer.start()
         relay = OutboxRelay(
             pool, settings.database_url, producer, service=spec.name,
@@ -69,7 +72,7 @@ def build_app(spec: ServiceSpec, settings: Settings) -> FastAPI:
                 pool, bootstrap_servers=settings.kafka_bootstrap_servers, service=spec.name,
                 group_id=settings.consumer_group, event_types=spec.consumes, handle=spec.handle,
                 producer=producer, batch_size=settings.consumer_batch_size,
-                fetch_max_wait_ms=settings.consumer_fetch_max_wait_ms,
+                fetch_max_wait_ms=settings.consumer_fetch_max_wait_ms, connection=connection,
             )
             await consumer.start()
             tasks.append(asyncio.create_task(consumer.run(), name=f"{spec.name}-consumer"))

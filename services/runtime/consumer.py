@@ -24,6 +24,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
+from typing import Any
 
 import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
@@ -81,6 +82,7 @@ class EventConsumer:
         producer: AIOKafkaProducer,
         batch_size: int = 500,
         fetch_max_wait_ms: int = 10,
+        connection: dict[str, Any] | None = None,
     ) -> None:
         self._pool = pool
         self._service = service
@@ -98,6 +100,7 @@ class EventConsumer:
             auto_offset_reset="earliest",
             fetch_max_wait_ms=fetch_max_wait_ms,
             max_poll_records=batch_size,
+            **(connection or {}),
         )
 
     async def start(self) -> None:

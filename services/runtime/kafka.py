@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from aiokafka import AIOKafkaProducer
 from livskraft_contracts import ALL_EVENTS, DEAD_LETTER_TOPIC
 
 
-def make_producer(bootstrap_servers: str) -> AIOKafkaProducer:
-    """An idempotent producer that waits for all in-sync replicas (aiokafka defaults to acks=1)."""
+def make_producer(bootstrap_servers: str, **connection: Any) -> AIOKafkaProducer:
+    """An idempotent producer that waits for all in-sync replicas (aiokafka defaults to acks=1).
+    `connection` takes TLS options (Settings.kafka_options)."""
     return AIOKafkaProducer(
         bootstrap_servers=bootstrap_servers,
+        **connection,
         enable_idempotence=True,
         acks="all",
         linger_ms=5,

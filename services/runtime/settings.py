@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from datetime import date
 from pathlib import Path
+from typing import Any, Literal
 
+from aiokafka.helpers import create_ssl_context
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -22,6 +24,15 @@ class Settings(BaseSettings):
         default=None,
         validation_alias=AliasChoices("KAFKA_BOOTSTRAP_SERVERS", "LIVSKRAFT_KAFKA_BOOTSTRAP_SERVERS"),
     )
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL"] = "PLAINTEXT"
+    """SSL: mutual TLS with the files below (Strimzi's cluster CA and the service's KafkaUser)."""
+    kafka_ssl_cafile: Path | None = None
+    kafka_ssl_certfile: Path | None = None
+    kafka_ssl_keyfile: Path | None = None
+
+    environment: Literal["development", "production"] = "development"
+    """production: refuse to start without a JWKS URL (no development signing key)."""
+
     http_host: str = "127.0.0.1"
     http_port: int = 8001
     data_dir: Path = Path(".livskraft")
@@ -53,6 +64,16 @@ class Settings(BaseSettings):
     """SSB KLASS, for the registry's municipality import; unset: SSB's own address."""
 
     log_level: str = "INFO"
+
+    def kafka_options(self) -> dict[str, Any]:
+        """Connection options for every aiokafka client: bootstrap servers, and TLS when set."""
+        options: dict[str, Any] = {"bootstrap_servers": self.kafka_bootstrap_servers}
+        if self.kafka_security_protocol == "SSL":
+            options["security_protocol"] = "SSL"
+            options["ssl_context"] = create_ssl_context(
+                cafile=self.kafka_ssl_cafile, certfile=self.kafka_ssl_certfile, keyfile=self.kafka_ssl_keyfile
+            )
+        return options
 
     @property
     def consumer_group(self) -> str:
