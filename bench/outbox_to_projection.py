@@ -30,9 +30,9 @@ from aiokafka import AIOKafkaConsumer
 from livskraft_contracts import CloudEvent, NetworkCreated, to_kafka
 
 from services.dev import with_database
+from services.registry.app import SPEC as REGISTRY
 from services.reporting import projection
 from services.reporting.app import SPEC as REPORTING
-from services.registry.app import SPEC as REGISTRY
 from services.runtime import db, outbox
 from services.runtime.consumer import EventConsumer
 from services.runtime.embedded_kafka import MockKafkaCluster
@@ -44,11 +44,18 @@ PARTITIONS = 6
 
 def sample_events(n: int) -> list[CloudEvent]:
     return [
-        CloudEvent.wrap(NetworkCreated(
-            network_id=uuid.uuid4(), name=f"Nettverk {i}", themes=["klima-energi", "areal"],
-            county="50", period_start=date(2026, 1, 1), period_end=date(2026, 12, 31),
-            enrolment_deadline=date(2026, 2, 15),
-        ), sequence=1)
+        CloudEvent.wrap(
+            NetworkCreated(
+                network_id=uuid.uuid4(),
+                name=f"Nettverk {i}",
+                themes=["klima-energi", "areal"],
+                county="50",
+                period_start=date(2026, 1, 1),
+                period_end=date(2026, 12, 31),
+                enrolment_deadline=date(2026, 2, 15),
+            ),
+            sequence=1,
+        )
         for i in range(n)
     ]
 
@@ -58,8 +65,12 @@ async def raw_aiokafka(bootstrap: str, events: list[CloudEvent]) -> float:
     records = [to_kafka(e) for e in events]
     producer = make_producer(bootstrap)
     consumer = AIOKafkaConsumer(
-        topic, bootstrap_servers=bootstrap, group_id=f"bench-{uuid.uuid4()}",
-        enable_auto_commit=False, auto_offset_reset="earliest", fetch_max_wait_ms=10,
+        topic,
+        bootstrap_servers=bootstrap,
+        group_id=f"bench-{uuid.uuid4()}",
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        fetch_max_wait_ms=10,
     )
     await producer.start()
     await consumer.start()
@@ -78,7 +89,9 @@ async def raw_aiokafka(bootstrap: str, events: list[CloudEvent]) -> float:
 
 
 async def _prepare(server_url: str, events: list[CloudEvent]) -> tuple[str, str]:
-    registry_url, reporting_url = (with_database(server_url, name) for name in ("bench_registry", "bench_reporting"))
+    registry_url, reporting_url = (
+        with_database(server_url, name) for name in ("bench_registry", "bench_reporting")
+    )
     admin = await asyncpg.connect(server_url)
     for name in ("bench_registry", "bench_reporting"):
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
@@ -90,7 +103,7 @@ async def _prepare(server_url: str, events: list[CloudEvent]) -> tuple[str, str]
         if spec is REGISTRY:
             async with pool.acquire() as conn, conn.transaction():
                 for start in range(0, len(events), 1000):
-                    await outbox.write(conn, events[start:start + 1000])
+                    await outbox.write(conn, events[start : start + 1000])
         await pool.close()
     return registry_url, reporting_url
 
@@ -103,8 +116,13 @@ def _consume(bootstrap: str, reporting_url: str, ready: Any) -> None:
         producer = make_producer(bootstrap)
         await producer.start()
         consumer = EventConsumer(
-            pool, bootstrap_servers=bootstrap, service="reporting", group_id="bench-reporting",
-            event_types=projection.CONSUMES, handle=projection.apply, producer=producer,
+            pool,
+            bootstrap_servers=bootstrap,
+            service="reporting",
+            group_id="bench-reporting",
+            event_types=projection.CONSUMES,
+            handle=projection.apply,
+            producer=producer,
         )
         await consumer.start()
         ready.set()
@@ -154,7 +172,7 @@ async def main(n: int) -> None:
     finally:
         cluster.close()
         postgres.close()
-    print(f"events: {n}, partitions: {PARTITIONS}, record size: ~{sum(len(p) for p in to_kafka(events[0])[1:2])} B value")
+    print(f"events: {n}, partitions: {PARTITIONS}, record value: ~{len(to_kafka(events[0])[1])} B")
     print(f"raw aiokafka produce-then-consume : {raw:10,.0f} events/s")
     print(f"outbox relay drain, same run       : {relay_only:10,.0f} events/s")
     print(f"outbox -> Kafka -> projection     : {pipe:10,.0f} events/s")
@@ -162,6 +180,8 @@ async def main(n: int) -> None:
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--events", type=int, default=20_000)
     asyncio.run(main(parser.parse_args().events))

@@ -1,9 +1,9 @@
 """`livskraft`: run the system, one service, the seed's demo, or issue a development token.
 
-    livskraft dev [--today 2010-01-20]   every service on the embedded defaults
-    livskraft serve registry             one service (DATABASE_URL and KAFKA_BOOTSTRAP_SERVERS set)
-    livskraft demo                       the seed's scenario against a running `livskraft dev`
-    livskraft token --role staff         a development bearer token (on the last line)
+livskraft dev [--today 2010-01-20]   every service on the embedded defaults
+livskraft serve registry             one service (DATABASE_URL and KAFKA_BOOTSTRAP_SERVERS set)
+livskraft demo                       the seed's scenario against a running `livskraft dev`
+livskraft token --role staff         a development bearer token (on the last line)
 """
 
 from __future__ import annotations
@@ -22,8 +22,9 @@ def main(argv: list[str] | None = None) -> int:
 
         return token_main(argv[1:])
 
-    parser = argparse.ArgumentParser(prog="livskraft", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="livskraft", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     dev = sub.add_parser("dev", help="run every service on the embedded defaults")
     for name, port in PORTS.items():
@@ -64,8 +65,7 @@ def _serve(service: str, port: int | None) -> int:
         settings = settings.model_copy(update={"http_port": port or PORTS[service]})
     logs.configure(settings.log_level, service)
     app = app_factory(service)(settings)
-    uvicorn.run(app, host=settings.http_host, port=settings.http_port, log_config=None,
-                access_log=False)
+    uvicorn.run(app, host=settings.http_host, port=settings.http_port, log_config=None, access_log=False)
     return 0
 
 

@@ -35,8 +35,13 @@ NETWORK = {
     "period_end": "2010-12-31",
     "enrolment_deadline": "2010-02-15",
 }
-MUNICIPALITIES = {"1702": "Steinkjer", "1724": "Verran", "1736": "Snåase - Snåsa", "1756": "Inderøy",
-                  "1719": "Levanger"}
+MUNICIPALITIES = {
+    "1702": "Steinkjer",
+    "1724": "Verran",
+    "1736": "Snåase - Snåsa",
+    "1756": "Inderøy",
+    "1719": "Levanger",
+}
 WITHOUT_DECISION = "1736"
 MAIN_CONTACTS = {
     "1702": ("Kari Nordmann", "kari.nordmann@example.org"),
@@ -76,11 +81,17 @@ async def play(registry: httpx.AsyncClient, tokens: Tokens, say: Callable[[str],
     if created.status_code != 201:
         raise RuntimeError(f"create network: {created.status_code} {created.text}")
     outcome.network_id = network = created.json()["id"]
-    say(f"1. KS created the network '{NETWORK['name']}' ({network}), deadline {NETWORK['enrolment_deadline']}")
+    say(
+        f"1. KS created the network '{NETWORK['name']}' ({network}), deadline {NETWORK['enrolment_deadline']}"
+    )
 
-    for kommune, name in MUNICIPALITIES.items():
-        outcome.add("invite", await registry.post(
-            f"/networks/{network}/invitations", json={"kommunenummer": kommune}, headers=staff))
+    for kommune in MUNICIPALITIES:
+        outcome.add(
+            "invite",
+            await registry.post(
+                f"/networks/{network}/invitations", json={"kommunenummer": kommune}, headers=staff
+            ),
+        )
     say(f"2. Invited {len(MUNICIPALITIES)} municipalities: {', '.join(MUNICIPALITIES.values())}")
 
     for kommune, name in MUNICIPALITIES.items():
@@ -88,24 +99,41 @@ async def play(registry: httpx.AsyncClient, tokens: Tokens, say: Callable[[str],
         base = f"/networks/{network}/enrolments"
         outcome.add("enrol", await registry.post(base, json={"kommunenummer": kommune}, headers=own))
         person, email = MAIN_CONTACTS[kommune]
-        outcome.add("contact", await registry.post(
-            f"{base}/{kommune}/contacts", json={"role": "main-contact", "name": person, "email": email},
-            headers=own))
+        outcome.add(
+            "contact",
+            await registry.post(
+                f"{base}/{kommune}/contacts",
+                json={"role": "main-contact", "name": person, "email": email},
+                headers=own,
+            ),
+        )
         if kommune == WITHOUT_DECISION:
             say(f"   {name} ({kommune}) enrolled and named its main contact, but has no decision yet")
             continue
-        outcome.add("decision", await registry.post(f"{base}/{kommune}/decisions", json={
-            "body": "kommunestyre", "meeting_date": "2010-01-14", "case_number": f"2010/{kommune[2:]}",
-            "decision_date": "2010-01-14", "final": True,
-            "summary": f"{name} kommune deltar i nettverket for natur- og kulturbasert nyskaping.",
-        }, headers=own))
+        outcome.add(
+            "decision",
+            await registry.post(
+                f"{base}/{kommune}/decisions",
+                json={
+                    "body": "kommunestyre",
+                    "meeting_date": "2010-01-14",
+                    "case_number": f"2010/{kommune[2:]}",
+                    "decision_date": "2010-01-14",
+                    "final": True,
+                    "summary": f"{name} kommune deltar i nettverket for natur- og kulturbasert nyskaping.",
+                },
+                headers=own,
+            ),
+        )
         say(f"   {name} ({kommune}) enrolled, recorded its decision and main contact: confirmed")
 
     overview = await registry.get("/overview", headers=staff)
     outcome.overview = next(n for n in overview.json() if n["id"] == network)
     o = outcome.overview
-    say(f"   Coordinator's view: {o['statuses']}, {o['days_to_deadline']} days to the deadline, "
-        f"missing a decision: {o['missing_decision']}")
+    say(
+        f"   Coordinator's view: {o['statuses']}, {o['days_to_deadline']} days to the deadline, "
+        f"missing a decision: {o['missing_decision']}"
+    )
     return outcome
 
 
@@ -121,8 +149,10 @@ def run_demo(data_dir: str) -> int:
     info = json.loads(info_file.read_text())
     today = date.fromisoformat(info["today"]) if info.get("today") else date.today()
     if not date(2010, 1, 1) <= today <= date(2010, 2, 15):
-        print(f"The system's calendar says {today}; the seed's scenario happens before the enrolment "
-              "deadline of 15 February 2010.\nRestart it with `livskraft dev --today 2010-01-20`.")
+        print(
+            f"The system's calendar says {today}; the seed's scenario happens before the enrolment "
+            "deadline of 15 February 2010.\nRestart it with `livskraft dev --today 2010-01-20`."
+        )
         return 1
 
     def tokens(role: str, kommune: str | None) -> str:
@@ -130,8 +160,10 @@ def run_demo(data_dir: str) -> int:
 
     async def main() -> int:
         urls = info["services"]
-        async with httpx.AsyncClient(base_url=urls["registry"], timeout=30) as registry, \
-                httpx.AsyncClient(base_url=urls["reporting"], timeout=30) as reporting:
+        async with (
+            httpx.AsyncClient(base_url=urls["registry"], timeout=30) as registry,
+            httpx.AsyncClient(base_url=urls["reporting"], timeout=30) as reporting,
+        ):
             outcome = await play(registry, tokens)
             written = sum(len(v) for v in outcome.events.values()) + 1
             print(f"   The registry wrote {written} events through its outbox to Kafka.")
@@ -139,8 +171,10 @@ def run_demo(data_dir: str) -> int:
             print("4. Reporting, from the events on Kafka:")
             for member in report["members"]:
                 decisions = ", ".join(d["case_number"] for d in member["decisions"]) or "no decision"
-                print(f"   {member['kommunenummer']} {MUNICIPALITIES.get(member['kommunenummer'], '')}: "
-                      f"{member['status']}, {decisions}")
+                print(
+                    f"   {member['kommunenummer']} {MUNICIPALITIES.get(member['kommunenummer'], '')}: "
+                    f"{member['status']}, {decisions}"
+                )
         print("Not yet built: gatherings (step 3), the contact's reminder (notify), JSON-stat statistics.")
         return 0
 

@@ -125,13 +125,13 @@ def run_dev(*, ports: dict[str, int], today: str | None, data_dir: str) -> int:
             print(f"  {service:<11} {url}   (OpenAPI: {url}/docs, metrics: {url}/metrics)")
         print(f"  kafka       {bootstrap}")
         print(f"  postgresql  {server_url}")
-        print(f"Written to {data / 'dev.json'}. Next: `livskraft demo`. Ctrl-C stops everything.\n",
-              flush=True)
+        print(
+            f"Written to {data / 'dev.json'}. Next: `livskraft demo`. Ctrl-C stops everything.\n", flush=True
+        )
         while not stopping:
             for service, child in children.items():
                 if child.poll() is not None:
-                    print(f"livskraft dev: {service} exited ({child.returncode}); stopping",
-                          file=sys.stderr)
+                    print(f"livskraft dev: {service} exited ({child.returncode}); stopping", file=sys.stderr)
                     return 1
             time.sleep(0.3)
         return 0

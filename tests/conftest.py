@@ -100,9 +100,13 @@ def token(data_dir: Path) -> Callable[..., str]:
 def service_settings(bootstrap: str, data_dir: Path) -> Callable[..., Settings]:
     def make(service: str, database_url: str, **overrides: Any) -> Settings:
         return Settings(
-            service=service, database_url=database_url, kafka_bootstrap_servers=bootstrap,
-            data_dir=data_dir, relay_poll_interval_s=0.2,
-            consumer_group_id=f"test.{service}.{uuid.uuid4().hex[:8]}", **overrides,
+            service=service,
+            database_url=database_url,
+            kafka_bootstrap_servers=bootstrap,
+            data_dir=data_dir,
+            relay_poll_interval_s=0.2,
+            consumer_group_id=f"test.{service}.{uuid.uuid4().hex[:8]}",
+            **overrides,
         )
 
     return make
@@ -131,7 +135,9 @@ async def start_service(
         yield start
 
 
-async def eventually(check: Callable[[], Awaitable[Any]], *, timeout: float = 20.0, every: float = 0.05) -> Any:
+async def eventually(
+    check: Callable[[], Awaitable[Any]], *, timeout: float = 20.0, every: float = 0.05
+) -> Any:
     """Poll `check` until it returns something truthy, or fail at the deadline."""
     deadline = time.monotonic() + timeout
     last: Any = None

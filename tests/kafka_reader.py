@@ -21,7 +21,7 @@ async def read_records(
     try:
         partitions = consumer.partitions_for_topic(topic) or set()
         if not partitions:
-            await consumer._client.force_metadata_update()  # noqa: SLF001
+            await consumer._client.force_metadata_update()
             partitions = consumer.partitions_for_topic(topic) or set()
         tps = [TopicPartition(topic, p) for p in sorted(partitions)]
         consumer.assign(tps)
@@ -30,7 +30,9 @@ async def read_records(
         deadline = time.monotonic() + timeout
         while not until(records):
             if time.monotonic() > deadline:
-                raise AssertionError(f"{topic}: condition not met within {timeout} s ({len(records)} records)")
+                raise AssertionError(
+                    f"{topic}: condition not met within {timeout} s ({len(records)} records)"
+                )
             batch = await consumer.getmany(timeout_ms=200)
             for part in batch.values():
                 records.extend(part)

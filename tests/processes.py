@@ -18,8 +18,15 @@ def free_port() -> int:
 
 
 class ServiceProcess:
-    def __init__(self, service: str, *, database_url: str, bootstrap: str, data_dir: Path,
-                 extra_env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        service: str,
+        *,
+        database_url: str,
+        bootstrap: str,
+        data_dir: Path,
+        extra_env: dict[str, str] | None = None,
+    ) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         env = {

@@ -144,9 +144,7 @@ def from_kafka(
         raise UnreadableEvent(f"unknown event type {attrs['type']!r}")
     try:
         data = model.model_validate(json.loads(value or b""))
-        return CloudEvent(
-            **{k: v for k, v in attrs.items() if k in CloudEvent.model_fields}, data=data
-        )
+        return CloudEvent(**{k: v for k, v in attrs.items() if k in CloudEvent.model_fields}, data=data)
     except (ValueError, ValidationError) as exc:  # JSONDecodeError is a ValueError
         raise UnreadableEvent(f"invalid {attrs['type']}: {_short(exc)}") from exc
 

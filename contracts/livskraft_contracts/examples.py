@@ -59,11 +59,16 @@ VERDAL = MunicipalityRef(kommunenummer="1721", valid_on=ON)
 
 def _examples() -> list[Event]:
     plan = dict(
-        gathering_id=GATHERING, network_id=NETWORK, starts_on=date(2010, 4, 20),
-        ends_on=date(2010, 4, 21), place="Steinkjer", host=STEINKJER,
+        gathering_id=GATHERING,
+        network_id=NETWORK,
+        starts_on=date(2010, 4, 20),
+        ends_on=date(2010, 4, 21),
+        place="Steinkjer",
+        host=STEINKJER,
     )
     notice = dict(
-        notification_id=example_id("notification/1"), channel=NotificationChannel.WEBHOOK,
+        notification_id=example_id("notification/1"),
+        channel=NotificationChannel.WEBHOOK,
         event_id=str(example_id("event/decision")),
     )
     return [
@@ -71,14 +76,20 @@ def _examples() -> list[Event]:
             kommunenummer="1702", name="Steinkjer", county="17", valid_from=date(1971, 1, 1)
         ),
         MunicipalityChanged(
-            kommunenummer="1736", name="Snåase - Snåsa", county="17",
-            valid_from=date(2011, 1, 1), valid_to=date(2018, 1, 1),
+            kommunenummer="1736",
+            name="Snåase - Snåsa",
+            county="17",
+            valid_from=date(2011, 1, 1),
+            valid_to=date(2018, 1, 1),
             predecessors=[MunicipalityRef(kommunenummer="1736", valid_on=date(2010, 12, 31))],
         ),
         NetworkCreated(
-            network_id=NETWORK, name="Natur- og kulturbasert nyskaping",
-            themes=[Theme.KULTURARV, Theme.PRODUKSJON_FORBRUK], county="17",
-            period_start=date(2010, 1, 1), period_end=date(2010, 12, 31),
+            network_id=NETWORK,
+            name="Natur- og kulturbasert nyskaping",
+            themes=[Theme.KULTURARV, Theme.PRODUKSJON_FORBRUK],
+            county="17",
+            period_start=date(2010, 1, 1),
+            period_end=date(2010, 12, 31),
             enrolment_deadline=date(2010, 2, 15),
         ),
         MunicipalityInvited(network_id=NETWORK, municipality=VERDAL),
@@ -86,14 +97,21 @@ def _examples() -> list[Event]:
         EnrolmentConfirmed(network_id=NETWORK, municipality=STEINKJER),
         EnrolmentWithdrawn(network_id=NETWORK, municipality=VERDAL),
         DecisionRecorded(
-            network_id=NETWORK, municipality=STEINKJER, decision_id=example_id("decision/1702"),
-            body=DecisionBody.FORMANNSKAP, meeting_date=date(2010, 2, 9), case_number="2010/17",
-            decision_date=date(2010, 2, 9), final=True,
+            network_id=NETWORK,
+            municipality=STEINKJER,
+            decision_id=example_id("decision/1702"),
+            body=DecisionBody.FORMANNSKAP,
+            meeting_date=date(2010, 2, 9),
+            case_number="2010/17",
+            decision_date=date(2010, 2, 9),
+            final=True,
             summary="Steinkjer deltar i Livskraftige kommuner, nettverk for natur- og "
             "kulturbasert nyskaping.",
         ),
         ContactAssigned(
-            network_id=NETWORK, municipality=STEINKJER, person_id=example_id("person/1"),
+            network_id=NETWORK,
+            municipality=STEINKJER,
+            person_id=example_id("person/1"),
             role=ContactRole.MAIN_CONTACT,
         ),
         NetworkClosed(network_id=NETWORK, reason=ClosureReason.COMPLETED),
@@ -101,11 +119,15 @@ def _examples() -> list[Event]:
         GatheringRescheduled(**{**plan, "starts_on": date(2010, 4, 27), "ends_on": None}),
         GatheringCancelled(**plan),
         ParticipantRegistered(
-            gathering_id=GATHERING, person_id=example_id("person/2"), municipality=VERDAL,
+            gathering_id=GATHERING,
+            person_id=example_id("person/2"),
+            municipality=VERDAL,
             role_category=RoleCategory.POLITICIAN,
         ),
         GatheringHeld(
-            gathering_id=GATHERING, network_id=NETWORK, held_on=date(2010, 4, 20),
+            gathering_id=GATHERING,
+            network_id=NETWORK,
+            held_on=date(2010, 4, 20),
             attendance=[
                 Attendance(municipality=STEINKJER, role_category=RoleCategory.POLITICIAN, count=2),
                 Attendance(municipality=STEINKJER, role_category=RoleCategory.MANAGEMENT, count=1),
@@ -114,17 +136,24 @@ def _examples() -> list[Event]:
             cases_presented=[CasePresented(municipality=STEINKJER, title="Kulturminner i Egge")],
         ),
         IndicatorReported(
-            municipality=STEINKJER, indicator="kulturminner-registrert", year=2010, value=42.0,
+            municipality=STEINKJER,
+            indicator="kulturminner-registrert",
+            year=2010,
+            value=42.0,
             status=IndicatorStatus.PRELIMINARY,
         ),
         StatisticsPublished(
-            dataset_id="networks-per-theme", dataset_version=1, period_start=date(2006, 1, 1),
+            dataset_id="networks-per-theme",
+            dataset_version=1,
+            period_start=date(2006, 1, 1),
             period_end=date(2006, 12, 31),
             link="https://livskraft.ks.no/api/statistics/networks-per-theme?version=1",
         ),
         NotificationDelivered(**notice),
         NotificationFailed(
-            **{**notice, "attempt": 2}, reason=FailureReason.REJECTED, status_code=503,
+            **{**notice, "attempt": 2},
+            reason=FailureReason.REJECTED,
+            status_code=503,
             will_retry=True,
         ),
     ]

@@ -135,8 +135,7 @@ def breaking_changes(old: Schema, new: Schema) -> list[str]:
     return problems
 
 
-def _compare(old: Schema, new: Schema, at: str, old_root: Schema, new_root: Schema,
-             out: list[str]) -> None:
+def _compare(old: Schema, new: Schema, at: str, old_root: Schema, new_root: Schema, out: list[str]) -> None:
     old, new = _resolve(old, old_root), _resolve(new, new_root)
     old_branches, new_branches = _branches(old), _branches(new)
     if len(old_branches) == 1 and len(new_branches) == 1:
@@ -153,8 +152,9 @@ def _fits(old: Schema, new: Schema, old_root: Schema, new_root: Schema) -> bool:
     return not found
 
 
-def _compare_one(old: Schema, new: Schema, at: str, old_root: Schema, new_root: Schema,
-                 out: list[str]) -> None:
+def _compare_one(
+    old: Schema, new: Schema, at: str, old_root: Schema, new_root: Schema, out: list[str]
+) -> None:
     _compare_types(old, new, at, out)
     _compare_values(old, new, at, out)
     _compare_bounds(old, new, at, out)
@@ -201,8 +201,9 @@ def _compare_bounds(old: Schema, new: Schema, at: str, out: list[str]) -> None:
         out.append(f"{at}: items must now be unique")
 
 
-def _compare_objects(old: Schema, new: Schema, at: str, old_root: Schema, new_root: Schema,
-                     out: list[str]) -> None:
+def _compare_objects(
+    old: Schema, new: Schema, at: str, old_root: Schema, new_root: Schema, out: list[str]
+) -> None:
     old_props, new_props = old.get("properties", {}), new.get("properties", {})
     for name, old_prop in old_props.items():
         if name not in new_props:
@@ -256,8 +257,11 @@ def _describe(schema: Schema) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m livskraft_contracts.schemas", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m livskraft_contracts.schemas",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--out", type=Path, default=SCHEMA_DIR, help="where to write the schemas")
     parser.add_argument("--check", action="store_true", help="exit 1 if the files are stale")
     parser.add_argument("--publish", metavar="VERSION", help="also copy them to published/v<VERSION>")

@@ -189,7 +189,9 @@ Today = Annotated[Clock, Depends(_clock)]
 Decide = Callable[[asyncpg.Connection, domain.Network], Awaitable[list[Event]]]
 
 
-async def _command(pool: asyncpg.Pool, network_id: uuid.UUID, who: Principal, decide: Decide) -> list[CloudEvent]:
+async def _command(
+    pool: asyncpg.Pool, network_id: uuid.UUID, who: Principal, decide: Decide
+) -> list[CloudEvent]:
     async with pool.acquire() as conn, conn.transaction():
         network = await store.lock_network(conn, network_id)
         if network is None:
@@ -232,9 +234,15 @@ async def _municipality(conn: asyncpg.Connection, kommunenummer: str, day: date)
 
 def _network_out(view: dict, today: date) -> NetworkOut:  # type: ignore[type-arg]
     network = domain.Network(
-        id=view["id"], name=view["name"], themes=view["themes"], county=view["county"],
-        region=view["region"], period_start=view["period_start"], period_end=view["period_end"],
-        enrolment_deadline=view["enrolment_deadline"], published=view["published"],
+        id=view["id"],
+        name=view["name"],
+        themes=view["themes"],
+        county=view["county"],
+        region=view["region"],
+        period_start=view["period_start"],
+        period_end=view["period_end"],
+        enrolment_deadline=view["enrolment_deadline"],
+        published=view["published"],
         closed=view["closed_reason"] is not None,
     )
     return NetworkOut.model_validate({**view, "state": network.state(today)})
@@ -285,7 +293,9 @@ async def close_network(network_id: NetworkId, body: CloseIn, pool: Pool, who: S
 
 @router.get("/networks", response_model=list[NetworkOut], tags=["networks"])
 async def list_networks(
-    pool: Pool, clock: Today, who: Reader,
+    pool: Pool,
+    clock: Today,
+    who: Reader,
     below_target: Annotated[bool | None, Query(description="only networks below their target size")] = None,
 ) -> list[NetworkOut]:
     """Every network with its members; drafts only for programme staff."""
@@ -330,22 +340,29 @@ async def overview(pool: Pool, clock: Today, who: Reader) -> list[NetworkOvervie
         statuses: dict[str, int] = {}
         for m in network.members:
             statuses[m.status] = statuses.get(m.status, 0) + 1
-        result.append(NetworkOverview(
-            id=network.id, name=network.name, state=network.state,
-            enrolment_deadline=network.enrolment_deadline,
-            days_to_deadline=store.days_to(network.enrolment_deadline, today),
-            members_active=len(active), below_target=len(active) < network.target_size_min,
-            statuses=statuses,
-            missing_decision=[m.kommunenummer for m in active if not m.has_final_decision],
-            missing_main_contact=[m.kommunenummer for m in active if not m.has_main_contact],
-        ))
+        result.append(
+            NetworkOverview(
+                id=network.id,
+                name=network.name,
+                state=network.state,
+                enrolment_deadline=network.enrolment_deadline,
+                days_to_deadline=store.days_to(network.enrolment_deadline, today),
+                members_active=len(active),
+                below_target=len(active) < network.target_size_min,
+                statuses=statuses,
+                missing_decision=[m.kommunenummer for m in active if not m.has_final_decision],
+                missing_main_contact=[m.kommunenummer for m in active if not m.has_main_contact],
+            )
+        )
     return result
 
 
 # -- Enrolment ------------------------------------------------------------------------------------
 
 
-@router.post("/networks/{network_id}/invitations", status_code=201, response_model=Accepted, tags=["enrolment"])
+@router.post(
+    "/networks/{network_id}/invitations", status_code=201, response_model=Accepted, tags=["enrolment"]
+)
 async def invite(network_id: NetworkId, body: KommuneIn, pool: Pool, clock: Today, who: Staff) -> Accepted:
     """Invite a municipality to the network (programme staff)."""
 
@@ -357,7 +374,9 @@ async def invite(network_id: NetworkId, body: KommuneIn, pool: Pool, clock: Toda
     return _accepted(await _command(pool, network_id, who, decide))
 
 
-@router.post("/networks/{network_id}/enrolments", status_code=201, response_model=Accepted, tags=["enrolment"])
+@router.post(
+    "/networks/{network_id}/enrolments", status_code=201, response_model=Accepted, tags=["enrolment"]
+)
 async def enrol(network_id: NetworkId, body: EnrolmentIn, pool: Pool, clock: Today, who: Writer) -> Accepted:
     """A municipality enrols (påmelding), for itself; staff for any, and late with `late_override`."""
     ensure_can_act_for(who, body.kommunenummer)
@@ -387,7 +406,9 @@ async def withdraw(network_id: NetworkId, kommunenummer: KommunePath, pool: Pool
 
 @router.post(
     "/networks/{network_id}/enrolments/{kommunenummer}/decisions",
-    status_code=201, response_model=Accepted, tags=["enrolment"],
+    status_code=201,
+    response_model=Accepted,
+    tags=["enrolment"],
 )
 async def record_decision(
     network_id: NetworkId, kommunenummer: KommunePath, body: DecisionIn, pool: Pool, clock: Today, who: Writer
@@ -396,9 +417,14 @@ async def record_decision(
     ensure_can_act_for(who, kommunenummer)
     ref = body.external_reference
     decision = domain.Decision(
-        body=body.body, meeting_date=body.meeting_date, case_number=body.case_number,
-        decision_date=body.decision_date, final=body.final, summary=body.summary,
-        external_system=ref.system if ref else None, external_key=ref.key if ref else None,
+        body=body.body,
+        meeting_date=body.meeting_date,
+        case_number=body.case_number,
+        decision_date=body.decision_date,
+        final=body.final,
+        summary=body.summary,
+        external_system=ref.system if ref else None,
+        external_key=ref.key if ref else None,
     )
 
     async def decide(conn: asyncpg.Connection, network: domain.Network) -> list[Event]:
@@ -410,7 +436,9 @@ async def record_decision(
 
 @router.post(
     "/networks/{network_id}/enrolments/{kommunenummer}/contacts",
-    status_code=201, response_model=ContactAccepted, tags=["enrolment"],
+    status_code=201,
+    response_model=ContactAccepted,
+    tags=["enrolment"],
 )
 async def assign_contact(
     network_id: NetworkId, kommunenummer: KommunePath, body: ContactIn, pool: Pool, clock: Today, who: Writer
@@ -434,9 +462,12 @@ async def assign_contact(
 
 @router.get(
     "/networks/{network_id}/enrolments/{kommunenummer}/contacts",
-    response_model=list[ContactOut], tags=["enrolment"],
+    response_model=list[ContactOut],
+    tags=["enrolment"],
 )
-async def list_contacts(network_id: NetworkId, kommunenummer: KommunePath, pool: Pool, who: Reader) -> list[ContactOut]:
+async def list_contacts(
+    network_id: NetworkId, kommunenummer: KommunePath, pool: Pool, who: Reader
+) -> list[ContactOut]:
     """The municipality's named people: for the municipality itself and programme staff only."""
     ensure_can_act_for(who, kommunenummer)
     async with pool.acquire() as conn:

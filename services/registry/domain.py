@@ -83,9 +83,15 @@ class Network:
 
     def created_event(self) -> NetworkCreated:
         return NetworkCreated(
-            network_id=self.id, name=self.name, themes=self.themes, county=self.county,
-            region=self.region, period_start=self.period_start, period_end=self.period_end,
-            enrolment_deadline=self.enrolment_deadline, target_size_min=self.target_size_min,
+            network_id=self.id,
+            name=self.name,
+            themes=self.themes,
+            county=self.county,
+            region=self.region,
+            period_start=self.period_start,
+            period_end=self.period_end,
+            enrolment_deadline=self.enrolment_deadline,
+            target_size_min=self.target_size_min,
             target_size_max=self.target_size_max,
         )
 
@@ -131,7 +137,9 @@ def _require_running(network: Network, today: date) -> None:
         raise Refused("network_id", "the network is a draft: open it first", 409)
 
 
-def invite(network: Network, current: Enrolment | None, municipality: MunicipalityRef, today: date) -> list[Event]:
+def invite(
+    network: Network, current: Enrolment | None, municipality: MunicipalityRef, today: date
+) -> list[Event]:
     _require_running(network, today)
     if current and current.status is not EnrolmentStatus.WITHDRAWN:
         raise Refused("kommunenummer", f"the municipality is already {current.status}", 409)
@@ -182,7 +190,9 @@ class Decision:
     external_key: str | None = None
 
 
-def record_decision(network: Network, enrolment: Enrolment | None, decision: Decision, today: date) -> list[Event]:
+def record_decision(
+    network: Network, enrolment: Enrolment | None, decision: Decision, today: date
+) -> list[Event]:
     """Record the decision to take part; it must be dated on or before the day it is recorded."""
     _require_running(network, today)
     if enrolment is None or not enrolment.active:
@@ -192,10 +202,17 @@ def record_decision(network: Network, enrolment: Enrolment | None, decision: Dec
     if decision.meeting_date > decision.decision_date:
         raise Refused("meeting_date", "is after the decision date")
     recorded = DecisionRecorded(
-        network_id=network.id, municipality=enrolment.municipality, decision_id=uuid.uuid4(),
-        body=decision.body, meeting_date=decision.meeting_date, case_number=decision.case_number,
-        decision_date=decision.decision_date, final=decision.final, summary=decision.summary,
-        external_system=decision.external_system, external_key=decision.external_key,
+        network_id=network.id,
+        municipality=enrolment.municipality,
+        decision_id=uuid.uuid4(),
+        body=decision.body,
+        meeting_date=decision.meeting_date,
+        case_number=decision.case_number,
+        decision_date=decision.decision_date,
+        final=decision.final,
+        summary=decision.summary,
+        external_system=decision.external_system,
+        external_key=decision.external_key,
     )
     enrolment.has_final_decision = enrolment.has_final_decision or decision.final
     return [recorded, *_confirm_if_complete(network, enrolment)]

@@ -281,9 +281,7 @@ def code_spans(
     return [_with_first_start(s, snapshots[0].valid_from, changes, history_from) for s in spans]
 
 
-def _spans_of(
-    code: str, snapshots: Sequence[Snapshot], starts: set[tuple[str | None, date]]
-) -> list[_Span]:
+def _spans_of(code: str, snapshots: Sequence[Snapshot], starts: set[tuple[str | None, date]]) -> list[_Span]:
     spans: list[_Span] = []
     current: _Span | None = None
     for snap in snapshots:
@@ -316,10 +314,7 @@ def _with_first_start(
 def successions_between(spans: Sequence[_Span], changes: Sequence[CodeChange]) -> list[Succession]:
     """The links between spans: each change record whose new code starts a span on its date."""
     starting = {(s.code, s.valid_from) for s in spans}
-    linked = [
-        c for c in changes
-        if c.old_code and c.new_code and (c.new_code, c.occurred) in starting
-    ]
+    linked = [c for c in changes if c.old_code and c.new_code and (c.new_code, c.occurred) in starting]
     fan_out = _count_by(linked, lambda c: (c.old_code, c.occurred))
     fan_in = _count_by(linked, lambda c: (c.new_code, c.occurred))
     links = {
@@ -391,7 +386,8 @@ def unmatched_changes(
     """Change records after the data's first day whose new code starts no version that day."""
     starting = {(s.code, s.valid_from) for s in spans}
     return [
-        c for c in changes
+        c
+        for c in changes
         if c.new_code and c.occurred > first_day and (c.new_code, c.occurred) not in starting
     ]
 
@@ -413,8 +409,12 @@ def municipality_from_span(span: _Span) -> MunicipalityVersion:
     if not _KOMMUNENUMMER.fullmatch(span.code):
         raise KlassDataError(f"not a kommunenummer: {span.code!r}")
     return MunicipalityVersion(
-        kommunenummer=span.code, name=span.name, valid_from=span.valid_from,
-        valid_to=span.valid_to, predecessors=span.predecessors, successors=span.successors,
+        kommunenummer=span.code,
+        name=span.name,
+        valid_from=span.valid_from,
+        valid_to=span.valid_to,
+        predecessors=span.predecessors,
+        successors=span.successors,
         valid_from_known=span.valid_from_known,
     )
 
@@ -423,23 +423,25 @@ def county_from_span(span: _Span) -> CountyVersion:
     if not _FYLKESNUMMER.fullmatch(span.code):
         raise KlassDataError(f"not a fylkesnummer: {span.code!r}")
     return CountyVersion(
-        fylkesnummer=span.code, name=span.name, valid_from=span.valid_from,
-        valid_to=span.valid_to, predecessors=span.predecessors, successors=span.successors,
+        fylkesnummer=span.code,
+        name=span.name,
+        valid_from=span.valid_from,
+        valid_to=span.valid_to,
+        predecessors=span.predecessors,
+        successors=span.successors,
         valid_from_known=span.valid_from_known,
     )
 
 
 def county_snapshots(municipal: Sequence[Snapshot], names: Mapping[str, str]) -> list[Snapshot]:
     """Counties (fylker) from the municipality codes' first two digits, when no KLASS 104 is at hand."""
+
     def name(fylkesnummer: str) -> str:
         if fylkesnummer not in names:
             raise KlassDataError(f"no name for county {fylkesnummer}")
         return names[fylkesnummer]
 
-    return [
-        replace(s, names={f: name(f) for f in sorted({code[:2] for code in s.names})})
-        for s in municipal
-    ]
+    return [replace(s, names={f: name(f) for f in sorted({code[:2] for code in s.names})}) for s in municipal]
 
 
 def county_changes(municipal: Sequence[CodeChange], counties: Sequence[Snapshot]) -> list[CodeChange]:
@@ -452,8 +454,11 @@ def county_changes(municipal: Sequence[CodeChange], counties: Sequence[Snapshot]
     implied = {
         (c.old_code[:2], c.new_code[:2], c.occurred)
         for c in municipal
-        if c.old_code and c.new_code and c.old_code[:2] != c.new_code[:2]
-        and c.occurred in previous and c.new_code[:2] not in previous[c.occurred]
+        if c.old_code
+        and c.new_code
+        and c.old_code[:2] != c.new_code[:2]
+        and c.occurred in previous
+        and c.new_code[:2] not in previous[c.occurred]
     }
     return [
         CodeChange(old, previous[day].get(old, ""), new, current[day][new], day)
@@ -469,8 +474,10 @@ def organisation_numbers_reference_day(
     pairs = {(r["targetCode"], r["targetName"].strip()) for r in rows}
     if not pairs:
         return None
+
     def matches(s: Snapshot) -> int:
         return sum(1 for code, name in pairs if s.names.get(code) == name)
+
     best = max(snapshots, key=lambda s: (matches(s), s.valid_from))
     return best.valid_from if matches(best) else None
 
@@ -489,7 +496,8 @@ def with_organisation_numbers(
     orgnr = {r["targetCode"]: _organisasjonsnummer(r["sourceCode"]) for r in rows}
     known = {
         (v.kommunenummer, v.valid_from): orgnr[v.kommunenummer]
-        for v in versions if v.valid_on(on) and v.kommunenummer in orgnr
+        for v in versions
+        if v.valid_on(on) and v.kommunenummer in orgnr
     }
     renames = [link for link in links if link.kind == SuccessionKind.RENAME and link.old_valid_from]
     spreading = True
@@ -500,10 +508,7 @@ def with_organisation_numbers(
             if (old in known) != (new in known):
                 known[new] = known[old] = known.get(old) or known[new]
                 spreading = True
-    return [
-        replace(v, organisasjonsnummer=known.get((v.kommunenummer, v.valid_from)))
-        for v in versions
-    ]
+    return [replace(v, organisasjonsnummer=known.get((v.kommunenummer, v.valid_from))) for v in versions]
 
 
 def _organisasjonsnummer(text: str) -> str:
@@ -524,7 +529,9 @@ def parse_responses(
     changes = changes_from_response(responses.municipality_changes)
     spans, links = versions_through_time(snapshots, changes, history_from)
     municipalities = with_organisation_numbers(
-        [municipality_from_span(s) for s in spans], links, responses.organisation_numbers,
+        [municipality_from_span(s) for s in spans],
+        links,
+        responses.organisation_numbers,
         organisation_numbers_reference_day(snapshots, responses.organisation_numbers),
     )
     county_spans, county_links = _counties(responses, snapshots, changes, history_from)
@@ -638,9 +645,7 @@ def klass_client(base_url: str = KLASS_API, **kwargs: Any) -> httpx.AsyncClient:
     )
 
 
-async def fetch_versions(
-    client: httpx.AsyncClient, classification: int, since: date
-) -> list[dict[str, Any]]:
+async def fetch_versions(client: httpx.AsyncClient, classification: int, since: date) -> list[dict[str, Any]]:
     """Every version of a classification still valid on or after `since`, in full."""
     listed = (await _get_json(client, f"classifications/{classification}"))["versions"]
     wanted = [v for v in listed if not v.get("validTo") or date.fromisoformat(v["validTo"]) > since]
@@ -650,7 +655,8 @@ async def fetch_versions(
 async def fetch_changes(client: httpx.AsyncClient, classification: int, until: date) -> dict[str, Any]:
     """A classification's change table from CHANGES_FROM to `until`."""
     return await _get_json(
-        client, f"classifications/{classification}/changes",
+        client,
+        f"classifications/{classification}/changes",
         params={"from": CHANGES_FROM.isoformat(), "to": until.isoformat()},
     )
 
@@ -667,9 +673,7 @@ async def fetch_correspondence(client: httpx.AsyncClient, table: int) -> tuple[d
     return tuple(doc.get("correspondenceMaps", []))
 
 
-async def _get_json(
-    client: httpx.AsyncClient, path: str, params: Mapping[str, str] | None = None
-) -> Any:
+async def _get_json(client: httpx.AsyncClient, path: str, params: Mapping[str, str] | None = None) -> Any:
     response = await client.get(path, params=params, headers={"Accept": "application/json"})
     response.raise_for_status()
     return response.json()

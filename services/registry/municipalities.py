@@ -108,9 +108,9 @@ def _same_version(
         return exact[0]
     return next(
         (
-            s for s in free
-            if _overlap(s.version, version)
-            and not (s.version.valid_from_known and version.valid_from_known)
+            s
+            for s in free
+            if _overlap(s.version, version) and not (s.version.valid_from_known and version.valid_from_known)
         ),
         None,
     )
@@ -135,7 +135,9 @@ def _keep_known_start(stored: V, incoming: V) -> V:
     if incoming.valid_from_known or stored.valid_from > incoming.valid_from:
         return incoming
     return replace(
-        incoming, valid_from=stored.valid_from, valid_from_known=stored.valid_from_known,
+        incoming,
+        valid_from=stored.valid_from,
+        valid_from_known=stored.valid_from_known,
         predecessors=stored.predecessors,
     )
 
@@ -155,32 +157,51 @@ class _Table(Generic[V]):
 
 def _municipality_row(v: MunicipalityVersion) -> tuple[Any, ...]:
     return (
-        v.kommunenummer, v.name, v.organisasjonsnummer, v.valid_from, v.valid_to,
-        v.valid_from_known, list(v.predecessors), list(v.successors),
+        v.kommunenummer,
+        v.name,
+        v.organisasjonsnummer,
+        v.valid_from,
+        v.valid_to,
+        v.valid_from_known,
+        list(v.predecessors),
+        list(v.successors),
     )
 
 
 def _municipality(r: asyncpg.Record) -> MunicipalityVersion:
     return MunicipalityVersion(
-        kommunenummer=r["kommunenummer"], name=r["name"],
-        organisasjonsnummer=r["organisasjonsnummer"], valid_from=r["valid_from"],
-        valid_to=r["valid_to"], predecessors=tuple(r["predecessors"]),
-        successors=tuple(r["successors"]), valid_from_known=r["valid_from_known"],
+        kommunenummer=r["kommunenummer"],
+        name=r["name"],
+        organisasjonsnummer=r["organisasjonsnummer"],
+        valid_from=r["valid_from"],
+        valid_to=r["valid_to"],
+        predecessors=tuple(r["predecessors"]),
+        successors=tuple(r["successors"]),
+        valid_from_known=r["valid_from_known"],
     )
 
 
 def _county_row(v: CountyVersion) -> tuple[Any, ...]:
     return (
-        v.fylkesnummer, v.name, v.valid_from, v.valid_to, v.valid_from_known,
-        list(v.predecessors), list(v.successors),
+        v.fylkesnummer,
+        v.name,
+        v.valid_from,
+        v.valid_to,
+        v.valid_from_known,
+        list(v.predecessors),
+        list(v.successors),
     )
 
 
 def _county(r: asyncpg.Record) -> CountyVersion:
     return CountyVersion(
-        fylkesnummer=r["fylkesnummer"], name=r["name"], valid_from=r["valid_from"],
-        valid_to=r["valid_to"], predecessors=tuple(r["predecessors"]),
-        successors=tuple(r["successors"]), valid_from_known=r["valid_from_known"],
+        fylkesnummer=r["fylkesnummer"],
+        name=r["name"],
+        valid_from=r["valid_from"],
+        valid_to=r["valid_to"],
+        predecessors=tuple(r["predecessors"]),
+        successors=tuple(r["successors"]),
+        valid_from_known=r["valid_from_known"],
     )
 
 
@@ -274,8 +295,11 @@ async def _write_successions(conn: asyncpg.Connection, links: Iterable[Successio
             WHERE (municipality_successions.old_valid_from, municipality_successions.kind)
                   IS DISTINCT FROM (EXCLUDED.old_valid_from, EXCLUDED.kind)
            RETURNING 1""",
-        [s.old_code for s in rows], [s.old_valid_from for s in rows],
-        [s.new_code for s in rows], [s.occurred for s in rows], [str(s.kind) for s in rows],
+        [s.old_code for s in rows],
+        [s.old_valid_from for s in rows],
+        [s.new_code for s in rows],
+        [s.occurred for s in rows],
+        [str(s.kind) for s in rows],
     )
     return len(written)
 
@@ -291,7 +315,8 @@ async def municipality_on(
     """The municipality (kommune) with this number on this day, or None: none had it then."""
     row = await conn.fetchrow(
         f"""SELECT * FROM municipality_versions WHERE kommunenummer = $1 AND {_VALID_ON}""",
-        _checked_kommunenummer(kommunenummer), day,
+        _checked_kommunenummer(kommunenummer),
+        day,
     )
     return _municipality(row) if row else None
 
@@ -314,14 +339,13 @@ async def municipalities_in_county(
     rows = await conn.fetch(
         f"""SELECT * FROM municipality_versions WHERE fylkesnummer = $1 AND {_VALID_ON}
             ORDER BY kommunenummer""",
-        _checked_fylkesnummer(fylkesnummer), day,
+        _checked_fylkesnummer(fylkesnummer),
+        day,
     )
     return [_municipality(r) for r in rows]
 
 
-async def municipality_history(
-    conn: asyncpg.Connection, kommunenummer: str
-) -> list[MunicipalityVersion]:
+async def municipality_history(conn: asyncpg.Connection, kommunenummer: str) -> list[MunicipalityVersion]:
     """Every version that has had this number, oldest first (a code may be reused)."""
     rows = await conn.fetch(
         "SELECT * FROM municipality_versions WHERE kommunenummer = $1 ORDER BY valid_from",
@@ -334,7 +358,8 @@ async def county_on(conn: asyncpg.Connection, fylkesnummer: str, day: date) -> C
     """The county (fylke) with this number on this day, or None."""
     row = await conn.fetchrow(
         f"SELECT * FROM county_versions WHERE fylkesnummer = $1 AND {_VALID_ON}",
-        _checked_fylkesnummer(fylkesnummer), day,
+        _checked_fylkesnummer(fylkesnummer),
+        day,
     )
     return _county(row) if row else None
 
@@ -350,9 +375,7 @@ async def counties_on(conn: asyncpg.Connection, day: date) -> list[CountyVersion
     return [_county(r) for r in rows]
 
 
-async def current_code(
-    conn: asyncpg.Connection, kommunenummer: str, on_date: date, today: date
-) -> list[str]:
+async def current_code(conn: asyncpg.Connection, kommunenummer: str, on_date: date, today: date) -> list[str]:
     """The kommunenummer(s) the municipality with this number on `on_date` had become by `today`,
     following its successors (1702 in 2010 -> 5006 in 2024; a split gives several). Empty when
     no municipality had the number on `on_date`, or when what it became is not known."""
@@ -374,7 +397,9 @@ async def current_code(
             SELECT DISTINCT kommunenummer FROM chain
              WHERE valid_from <= $3 AND (valid_to IS NULL OR valid_to > $3)
              ORDER BY kommunenummer""",
-        _checked_kommunenummer(kommunenummer), on_date, today,
+        _checked_kommunenummer(kommunenummer),
+        on_date,
+        today,
     )
     return [r["kommunenummer"] for r in rows]
 

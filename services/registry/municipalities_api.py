@@ -47,7 +47,9 @@ class ImportIn(BaseModel):
 
     source: Literal["folder", "klass"]
     folder: str | None = Field(
-        default=None, min_length=1, max_length=4096,
+        default=None,
+        min_length=1,
+        max_length=4096,
         description="the folder on the server (source 'folder' only)",
     )
 
@@ -114,22 +116,32 @@ class CountyOut(BaseModel):
 def municipality_out(v: MunicipalityVersion) -> MunicipalityOut:
     before = v.valid_from - timedelta(days=1)
     return MunicipalityOut(
-        kommunenummer=v.kommunenummer, name=v.name, county=v.fylkesnummer,
-        organisation_number=v.organisasjonsnummer, valid_from=v.valid_from, valid_to=v.valid_to,
+        kommunenummer=v.kommunenummer,
+        name=v.name,
+        county=v.fylkesnummer,
+        organisation_number=v.organisasjonsnummer,
+        valid_from=v.valid_from,
+        valid_to=v.valid_to,
         valid_from_known=v.valid_from_known,
         predecessors=[MunicipalityRef(kommunenummer=c, valid_on=before) for c in v.predecessors],
         successors=[
             MunicipalityRef(kommunenummer=c, valid_on=v.valid_to)
-            for c in v.successors if v.valid_to is not None
+            for c in v.successors
+            if v.valid_to is not None
         ],
     )
 
 
 def county_out(c: CountyVersion, municipalities_then: int) -> CountyOut:
     return CountyOut(
-        fylkesnummer=c.fylkesnummer, name=c.name, valid_from=c.valid_from, valid_to=c.valid_to,
-        valid_from_known=c.valid_from_known, predecessors=list(c.predecessors),
-        successors=list(c.successors), municipalities=municipalities_then,
+        fylkesnummer=c.fylkesnummer,
+        name=c.name,
+        valid_from=c.valid_from,
+        valid_to=c.valid_to,
+        valid_from_known=c.valid_from_known,
+        predecessors=list(c.predecessors),
+        successors=list(c.successors),
+        municipalities=municipalities_then,
     )
 
 
@@ -164,9 +176,7 @@ def klass_api_url(request: Request) -> str:
 
 
 @router.post("/municipalities/import", response_model=ImportOut)
-async def import_municipalities(
-    body: ImportIn, request: Request, pool: Pool, who: Admin
-) -> ImportOut:
+async def import_municipalities(body: ImportIn, request: Request, pool: Pool, who: Admin) -> ImportOut:
     """Import the kommuneinndeling (KLASS 131) and fylkesinndeling (104); write
     MunicipalityRegistered for each new version and MunicipalityChanged for each changed one.
     Idempotent: importing the same data again changes nothing and writes no events.
@@ -190,8 +200,11 @@ async def import_municipalities(
         raise _bad_data(body, f"a version cannot become an event: {exc.errors()[0]['msg']}") from None
     m, c = outcome.municipalities, outcome.counties
     return ImportOut(
-        source=body.source, registered=len(m.registered), changed=len(m.changed),
-        unchanged=m.unchanged, events=len(outcome.events),
+        source=body.source,
+        registered=len(m.registered),
+        changed=len(m.changed),
+        unchanged=m.unchanged,
+        events=len(outcome.events),
         event_types=dict(Counter(e.data.event_name() for e in outcome.events)),
         links=m.links_written,
         counties=Counts(registered=len(c.registered), changed=len(c.changed), unchanged=c.unchanged),
@@ -227,7 +240,9 @@ async def _from_klass(base_url: str) -> Kommuneinndeling:
 
 def _bad_gateway(base_url: str, why: str) -> Problem:
     return Problem(
-        502, "Bad Gateway", f"SSB KLASS at {base_url} could not be read: {why}; nothing imported",
+        502,
+        "Bad Gateway",
+        f"SSB KLASS at {base_url} could not be read: {why}; nothing imported",
         errors=[{"field": "source", "message": f"SSB KLASS could not be read: {why}"}],
     )
 
@@ -235,8 +250,12 @@ def _bad_gateway(base_url: str, why: str) -> Problem:
 def _bad_data(body: ImportIn, why: str) -> Problem:
     if body.source == "folder":
         return field_error("folder", why)
-    return Problem(502, "Bad Gateway", f"SSB KLASS data refused, nothing imported: {why}",
-                   errors=[{"field": "source", "message": why}])
+    return Problem(
+        502,
+        "Bad Gateway",
+        f"SSB KLASS data refused, nothing imported: {why}",
+        errors=[{"field": "source", "message": why}],
+    )
 
 
 def _reason(exc: BaseException) -> str:
@@ -277,8 +296,12 @@ async def get_current(
         codes = await municipalities.current_code(conn, kommunenummer, day, today)
         now = [await municipalities.municipality_on(conn, code, today) for code in codes]
     return CurrentOut(
-        kommunenummer=kommunenummer, on=day, today=today, municipality=municipality_out(then),
-        current=codes, versions=[municipality_out(v) for v in now if v is not None],
+        kommunenummer=kommunenummer,
+        on=day,
+        today=today,
+        municipality=municipality_out(then),
+        current=codes,
+        versions=[municipality_out(v) for v in now if v is not None],
     )
 
 

@@ -94,7 +94,8 @@ async def reserve_sequences(conn: asyncpg.Connection, counts: Mapping[str, int])
            ON CONFLICT (kommunenummer) DO UPDATE
               SET sequence = municipality_sequences.sequence + EXCLUDED.sequence
            RETURNING kommunenummer, sequence""",
-        codes, [counts[c] for c in codes],
+        codes,
+        [counts[c] for c in codes],
     )
     return {r["kommunenummer"]: r["sequence"] - counts[r["kommunenummer"]] + 1 for r in rows}
 
@@ -113,10 +114,7 @@ async def commit_import_events(
     await conn.executemany(
         """INSERT INTO audit_log (actor, actor_role, action, network_id, kommunenummer, event_id)
            VALUES ($1, $2, $3, NULL, $4, $5::uuid)""",
-        [
-            (actor.subject, actor.role, e.data.event_name(), e.partitionkey, e.id)
-            for e in envelopes
-        ],
+        [(actor.subject, actor.role, e.data.event_name(), e.partitionkey, e.id) for e in envelopes],
     )
     return envelopes
 
@@ -130,9 +128,7 @@ class ImportOutcome:
     events: list[CloudEvent]
 
 
-async def import_and_publish(
-    conn: asyncpg.Connection, data: Kommuneinndeling, actor: Actor
-) -> ImportOutcome:
+async def import_and_publish(conn: asyncpg.Connection, data: Kommuneinndeling, actor: Actor) -> ImportOutcome:
     """Import a kommuneinndeling and write its events, all in one transaction (a savepoint
     inside the caller's, if any). Idempotent: a second import of the same data writes nothing."""
     async with conn.transaction():

@@ -41,8 +41,16 @@ async def insert_network(conn: asyncpg.Connection, n: Network) -> None:
         """INSERT INTO networks (id, name, themes, county, region, period_start, period_end,
                                  enrolment_deadline, target_size_min, target_size_max)
            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)""",
-        n.id, n.name, [str(t) for t in n.themes], n.county, n.region, n.period_start,
-        n.period_end, n.enrolment_deadline, n.target_size_min, n.target_size_max,
+        n.id,
+        n.name,
+        [str(t) for t in n.themes],
+        n.county,
+        n.region,
+        n.period_start,
+        n.period_end,
+        n.enrolment_deadline,
+        n.target_size_min,
+        n.target_size_max,
     )
 
 
@@ -52,15 +60,25 @@ async def lock_network(conn: asyncpg.Connection, network_id: uuid.UUID) -> Netwo
     if row is None:
         return None
     return Network(
-        id=row["id"], name=row["name"], themes=[Theme(t) for t in row["themes"]],
-        county=row["county"], region=row["region"], period_start=row["period_start"],
-        period_end=row["period_end"], enrolment_deadline=row["enrolment_deadline"],
-        target_size_min=row["target_size_min"], target_size_max=row["target_size_max"],
-        published=row["published"], closed=row["closed_reason"] is not None, sequence=row["sequence"],
+        id=row["id"],
+        name=row["name"],
+        themes=[Theme(t) for t in row["themes"]],
+        county=row["county"],
+        region=row["region"],
+        period_start=row["period_start"],
+        period_end=row["period_end"],
+        enrolment_deadline=row["enrolment_deadline"],
+        target_size_min=row["target_size_min"],
+        target_size_max=row["target_size_max"],
+        published=row["published"],
+        closed=row["closed_reason"] is not None,
+        sequence=row["sequence"],
     )
 
 
-async def get_enrolment(conn: asyncpg.Connection, network_id: uuid.UUID, kommunenummer: str) -> Enrolment | None:
+async def get_enrolment(
+    conn: asyncpg.Connection, network_id: uuid.UUID, kommunenummer: str
+) -> Enrolment | None:
     row = await conn.fetchrow(
         """SELECT e.*,
                   EXISTS (SELECT 1 FROM decisions d WHERE d.network_id = e.network_id
@@ -68,34 +86,52 @@ async def get_enrolment(conn: asyncpg.Connection, network_id: uuid.UUID, kommune
                   ARRAY(SELECT DISTINCT c.role FROM contacts c WHERE c.network_id = e.network_id
                         AND c.kommunenummer = e.kommunenummer) AS roles
            FROM enrolments e WHERE e.network_id = $1 AND e.kommunenummer = $2""",
-        network_id, kommunenummer,
+        network_id,
+        kommunenummer,
     )
     if row is None:
         return None
     return Enrolment(
         network_id=row["network_id"],
         municipality=MunicipalityRef(kommunenummer=row["kommunenummer"], valid_on=row["valid_on"]),
-        status=EnrolmentStatus(row["status"]), late_override=row["late_override"],
-        has_final_decision=row["has_final_decision"], roles={ContactRole(r) for r in row["roles"]},
+        status=EnrolmentStatus(row["status"]),
+        late_override=row["late_override"],
+        has_final_decision=row["has_final_decision"],
+        roles={ContactRole(r) for r in row["roles"]},
     )
 
 
 async def insert_contact(
-    conn: asyncpg.Connection, person_id: uuid.UUID, network_id: uuid.UUID, kommunenummer: str,
-    role: ContactRole, name: str, email: str, phone: str | None,
+    conn: asyncpg.Connection,
+    person_id: uuid.UUID,
+    network_id: uuid.UUID,
+    kommunenummer: str,
+    role: ContactRole,
+    name: str,
+    email: str,
+    phone: str | None,
 ) -> None:
     await conn.execute(
         """INSERT INTO contacts (person_id, network_id, kommunenummer, role, name, email, phone)
            VALUES ($1, $2, $3, $4, $5, $6, $7)""",
-        person_id, network_id, kommunenummer, str(role), name, email, phone,
+        person_id,
+        network_id,
+        kommunenummer,
+        str(role),
+        name,
+        email,
+        phone,
     )
 
 
-async def contacts(conn: asyncpg.Connection, network_id: uuid.UUID, kommunenummer: str) -> list[dict[str, Any]]:
+async def contacts(
+    conn: asyncpg.Connection, network_id: uuid.UUID, kommunenummer: str
+) -> list[dict[str, Any]]:
     rows = await conn.fetch(
         """SELECT person_id, role, name, email, phone, assigned_at FROM contacts
            WHERE network_id = $1 AND kommunenummer = $2 ORDER BY assigned_at""",
-        network_id, kommunenummer,
+        network_id,
+        kommunenummer,
     )
     return [dict(r) for r in rows]
 
@@ -107,15 +143,25 @@ async def _apply(conn: asyncpg.Connection, event: Event, late_override: bool) ->
     if isinstance(event, NetworkCreated):
         await conn.execute("UPDATE networks SET published = true WHERE id = $1", event.network_id)
     elif isinstance(event, NetworkClosed):
-        await conn.execute("UPDATE networks SET closed_reason = $2 WHERE id = $1", event.network_id, str(event.reason))
+        await conn.execute(
+            "UPDATE networks SET closed_reason = $2 WHERE id = $1", event.network_id, str(event.reason)
+        )
     elif isinstance(event, DecisionRecorded):
         await conn.execute(
             """INSERT INTO decisions (id, network_id, kommunenummer, body, meeting_date, case_number,
                                       decision_date, final, summary, external_system, external_key)
                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)""",
-            event.decision_id, event.network_id, event.municipality.kommunenummer, str(event.body),
-            event.meeting_date, event.case_number, event.decision_date, event.final, event.summary,
-            event.external_system, event.external_key,
+            event.decision_id,
+            event.network_id,
+            event.municipality.kommunenummer,
+            str(event.body),
+            event.meeting_date,
+            event.case_number,
+            event.decision_date,
+            event.final,
+            event.summary,
+            event.external_system,
+            event.external_key,
         )
     status = STATUS_AFTER.get(type(event))
     if status is not None:
@@ -127,11 +173,17 @@ async def _apply(conn: asyncpg.Connection, event: Event, late_override: bool) ->
                SET valid_on = EXCLUDED.valid_on, status = EXCLUDED.status,
                    late_override = enrolments.late_override OR EXCLUDED.late_override,
                    updated_at = now()""",
-            event.network_id, ref.kommunenummer, ref.valid_on, str(status), late_override,  # type: ignore[attr-defined]
+            event.network_id,
+            ref.kommunenummer,
+            ref.valid_on,
+            str(status),
+            late_override,  # type: ignore[attr-defined]
         )
 
 
-async def commit_events(conn: asyncpg.Connection, network: Network, events: list[Event], actor: Actor) -> list[CloudEvent]:
+async def commit_events(
+    conn: asyncpg.Connection, network: Network, events: list[Event], actor: Actor
+) -> list[CloudEvent]:
     """Apply the events to the tables, number them in the network's sequence, and write them to
     the outbox and the audit log."""
     envelopes = [CloudEvent.wrap(event, sequence=network.sequence + i) for i, event in enumerate(events, 1)]
@@ -143,7 +195,10 @@ async def commit_events(conn: asyncpg.Connection, network: Network, events: list
     await conn.executemany(
         """INSERT INTO audit_log (actor, actor_role, action, network_id, kommunenummer, event_id)
            VALUES ($1, $2, $3, $4, $5, $6::uuid)""",
-        [(actor.subject, actor.role, e.data.event_name(), network.id, _kommunenummer(e.data), e.id) for e in envelopes],
+        [
+            (actor.subject, actor.role, e.data.event_name(), network.id, _kommunenummer(e.data), e.id)
+            for e in envelopes
+        ],
     )
     return envelopes
 
@@ -152,7 +207,10 @@ async def audit(conn: asyncpg.Connection, actor: Actor, action: str, network_id:
     """An audit row for a change that publishes no event (a draft)."""
     await conn.execute(
         "INSERT INTO audit_log (actor, actor_role, action, network_id) VALUES ($1, $2, $3, $4)",
-        actor.subject, actor.role, action, network_id,
+        actor.subject,
+        actor.role,
+        action,
+        network_id,
     )
 
 
@@ -213,7 +271,8 @@ async def enrolments_of(conn: asyncpg.Connection, kommunenummer: str) -> list[di
 
 async def audit_history(conn: asyncpg.Connection, network_id: uuid.UUID) -> list[dict[str, Any]]:
     rows = await conn.fetch(
-        "SELECT at, actor, actor_role, action, kommunenummer, event_id FROM audit_log WHERE network_id = $1 ORDER BY id",
+        """SELECT at, actor, actor_role, action, kommunenummer, event_id
+           FROM audit_log WHERE network_id = $1 ORDER BY id""",
         network_id,
     )
     return [dict(r) for r in rows]

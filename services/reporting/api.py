@@ -52,7 +52,9 @@ Reader = Annotated[Principal, Depends(require(READ))]
 async def networks(pool: Pool, _: Reader) -> list[NetworkReport]:
     """Every network with its members and their decisions, as the events tell it."""
     async with pool.acquire() as conn:
-        ids = [r["network_id"] for r in await conn.fetch("SELECT network_id FROM networks ORDER BY created_at")]
+        ids = [
+            r["network_id"] for r in await conn.fetch("SELECT network_id FROM networks ORDER BY created_at")
+        ]
         return [await _report(conn, i) for i in ids]
 
 
@@ -77,11 +79,18 @@ async def _report(conn: asyncpg.Connection, network_id: uuid.UUID) -> NetworkRep
     for d in decisions:
         by_kommune.setdefault(d["kommunenummer"], []).append(DecisionOut.model_validate(dict(d)))
     return NetworkReport(
-        network_id=row["network_id"], name=row["name"], themes=row["themes"], county=row["county"],
+        network_id=row["network_id"],
+        name=row["name"],
+        themes=row["themes"],
+        county=row["county"],
         enrolment_deadline=row["enrolment_deadline"],
         members=[
-            MemberOut(kommunenummer=m["kommunenummer"], valid_on=m["valid_on"], status=m["status"],
-                      decisions=by_kommune.get(m["kommunenummer"], []))
+            MemberOut(
+                kommunenummer=m["kommunenummer"],
+                valid_on=m["valid_on"],
+                status=m["status"],
+                decisions=by_kommune.get(m["kommunenummer"], []),
+            )
             for m in members
         ],
     )

@@ -34,8 +34,10 @@ _MEMBER_STATUS = """
     SET status = EXCLUDED.status, valid_on = EXCLUDED.valid_on
 """
 _STATUS = {
-    MunicipalityInvited: "invited", EnrolmentSubmitted: "submitted",
-    EnrolmentConfirmed: "confirmed", EnrolmentWithdrawn: "withdrawn",
+    MunicipalityInvited: "invited",
+    EnrolmentSubmitted: "submitted",
+    EnrolmentConfirmed: "confirmed",
+    EnrolmentWithdrawn: "withdrawn",
 }
 
 
@@ -50,8 +52,15 @@ _WRITES: dict[type[Event], tuple[str, Callable[[CloudEvent], Row]]] = {
                                  period_end, enrolment_deadline, created_at)
            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)""",
         lambda e: (
-            e.data.network_id, e.data.name, [str(t) for t in e.data.themes], e.data.county,
-            e.data.region, e.data.period_start, e.data.period_end, e.data.enrolment_deadline, e.time,
+            e.data.network_id,
+            e.data.name,
+            [str(t) for t in e.data.themes],
+            e.data.county,
+            e.data.region,
+            e.data.period_start,
+            e.data.period_end,
+            e.data.enrolment_deadline,
+            e.time,
         ),
     ),
     **{
@@ -67,9 +76,15 @@ _WRITES: dict[type[Event], tuple[str, Callable[[CloudEvent], Row]]] = {
                                   case_number, decision_date, final, event_id)
            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)""",
         lambda e: (
-            e.data.decision_id, e.data.network_id, e.data.municipality.kommunenummer,
-            e.data.municipality.valid_on, str(e.data.body), e.data.case_number, e.data.decision_date,
-            e.data.final, e.id,
+            e.data.decision_id,
+            e.data.network_id,
+            e.data.municipality.kommunenummer,
+            e.data.municipality.valid_on,
+            str(e.data.body),
+            e.data.case_number,
+            e.data.decision_date,
+            e.data.final,
+            e.id,
         ),
     ),
 }

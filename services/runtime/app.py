@@ -62,17 +62,27 @@ def build_app(spec: ServiceSpec, settings: Settings) -> FastAPI:
         producer = make_producer(settings.kafka_bootstrap_servers, **connection)
         await producer.start()
         relay = OutboxRelay(
-            pool, settings.database_url, producer, service=spec.name,
-            batch_size=settings.relay_batch_size, poll_interval_s=settings.relay_poll_interval_s,
+            pool,
+            settings.database_url,
+            producer,
+            service=spec.name,
+            batch_size=settings.relay_batch_size,
+            poll_interval_s=settings.relay_poll_interval_s,
         )
         tasks = [asyncio.create_task(relay.run(), name=f"{spec.name}-relay")]
         consumer = None
         if spec.consumes and spec.handle:
             consumer = EventConsumer(
-                pool, bootstrap_servers=settings.kafka_bootstrap_servers, service=spec.name,
-                group_id=settings.consumer_group, event_types=spec.consumes, handle=spec.handle,
-                producer=producer, batch_size=settings.consumer_batch_size,
-                fetch_max_wait_ms=settings.consumer_fetch_max_wait_ms, connection=connection,
+                pool,
+                bootstrap_servers=settings.kafka_bootstrap_servers,
+                service=spec.name,
+                group_id=settings.consumer_group,
+                event_types=spec.consumes,
+                handle=spec.handle,
+                producer=producer,
+                batch_size=settings.consumer_batch_size,
+                fetch_max_wait_ms=settings.consumer_fetch_max_wait_ms,
+                connection=connection,
             )
             await consumer.start()
             tasks.append(asyncio.create_task(consumer.run(), name=f"{spec.name}-consumer"))
@@ -90,7 +100,9 @@ def build_app(spec: ServiceSpec, settings: Settings) -> FastAPI:
             await pool.close()
 
     app = FastAPI(
-        title=f"Livskraft {spec.name}", description=spec.description, lifespan=lifespan,
+        title=f"Livskraft {spec.name}",
+        description=spec.description,
+        lifespan=lifespan,
         openapi_tags=list(spec.tags) or None,
     )
     app.state.settings = settings
@@ -144,7 +156,5 @@ def _install_http_metrics(app: FastAPI, service: str) -> None:
         response = await call_next(request)
         route = getattr(request.scope.get("route"), "path", "unmatched")
         metrics.HTTP_REQUESTS.labels(service, request.method, route, str(response.status_code)).inc()
-        metrics.HTTP_SECONDS.labels(service, request.method, route).observe(
-            time.perf_counter() - started
-        )
+        metrics.HTTP_SECONDS.labels(service, request.method, route).observe(time.perf_counter() - started)
         return response

@@ -131,7 +131,12 @@ class TokenVerifier(Protocol):
 
 def _decode(token: str, key: Any, issuer: str, audience: str) -> Principal:
     claims = jwt.decode(
-        token, key, algorithms=ALGORITHMS, issuer=issuer, audience=audience, leeway=LEEWAY_S,
+        token,
+        key,
+        algorithms=ALGORITHMS,
+        issuer=issuer,
+        audience=audience,
+        leeway=LEEWAY_S,
         options={"require": ["exp", "iss", "aud"]},
     )
     return principal_from_claims(claims)
@@ -143,7 +148,8 @@ def dev_signing_key(data_dir: Path | str) -> ec.EllipticCurvePrivateKey:
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         pem = ec.generate_private_key(ec.SECP256R1()).private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
             serialization.NoEncryption(),
         )
         # Write a private temporary file, then link it into place: a concurrent first use
@@ -274,10 +280,15 @@ def issue_dev_token(
         granted = sorted(ROLE_SCOPES[role])
     now = datetime.now(UTC)
     claims: dict[str, Any] = {
-        "iss": issuer, "aud": audience,
+        "iss": issuer,
+        "aud": audience,
         "sub": subject or f"dev-{role}" + (f"-{kommune}" if kommune else ""),
-        "iat": now, "nbf": now, "exp": now + timedelta(minutes=ttl_minutes),
-        "jti": uuid.uuid4().hex, "role": role, "scope": " ".join(granted),
+        "iat": now,
+        "nbf": now,
+        "exp": now + timedelta(minutes=ttl_minutes),
+        "jti": uuid.uuid4().hex,
+        "role": role,
+        "scope": " ".join(granted),
     }
     if kommune is not None:
         claims["kommune"] = kommune
@@ -308,9 +319,14 @@ def token_main(argv: list[str] | None = None, settings: Settings | None = None) 
         )
     try:
         token = issue_dev_token(
-            settings.data_dir, args.role, kommune=args.kommune, subject=args.subject,
-            ttl_minutes=args.ttl_minutes, issuer=settings.jwt_issuer,
-            audience=settings.jwt_audience, scopes=args.scopes,
+            settings.data_dir,
+            args.role,
+            kommune=args.kommune,
+            subject=args.subject,
+            ttl_minutes=args.ttl_minutes,
+            issuer=settings.jwt_issuer,
+            audience=settings.jwt_audience,
+            scopes=args.scopes,
         )
     except ValueError as exc:
         print(f"livskraft token: error: {exc}", file=sys.stderr)
@@ -319,7 +335,9 @@ def token_main(argv: list[str] | None = None, settings: Settings | None = None) 
     expires = datetime.fromtimestamp(claims["exp"], UTC).isoformat(timespec="seconds")
     who = f"role={args.role}" + (f" kommune={args.kommune}" if args.kommune else "")
     key_file = Path(settings.data_dir) / DEV_KEY_FILE
-    print(f"Development token for {who} sub={claims['sub']} scope={claims['scope']!r} "
-          f"expires {expires} (key {key_file})")
+    print(
+        f"Development token for {who} sub={claims['sub']} scope={claims['scope']!r} "
+        f"expires {expires} (key {key_file})"
+    )
     print(token)
     return 0

@@ -13,9 +13,7 @@ from datetime import UTC, date, datetime, timedelta
 class Clock:
     def __init__(self, start_day: date | None = None) -> None:
         now = datetime.now(UTC)
-        self._offset = (
-            datetime.combine(start_day, now.timetz()) - now if start_day else timedelta(0)
-        )
+        self._offset = datetime.combine(start_day, now.timetz()) - now if start_day else timedelta(0)
 
     def now(self) -> datetime:
         return datetime.now(UTC) + self._offset

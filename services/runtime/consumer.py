@@ -230,9 +230,7 @@ class EventConsumer:
             ]
             futures.append(await self._producer.send(DEAD_LETTER_TOPIC, r.value, key=r.key, headers=headers))
             metrics.DEAD_LETTERS.labels(self._service, r.topic).inc()
-            log.warning(
-                "dead letter from %s[%d]@%d: %s", r.topic, r.partition, r.offset, letter.reason
-            )
+            log.warning("dead letter from %s[%d]@%d: %s", r.topic, r.partition, r.offset, letter.reason)
         await asyncio.gather(*futures)
 
     def _rewind(self, records: list[ConsumerRecord]) -> None:

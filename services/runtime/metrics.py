@@ -14,7 +14,9 @@ EVENTS_CONSUMED = Counter(
     ["service", "type", "outcome"],
 )
 HANDLER_SECONDS = Histogram(
-    "livskraft_handler_seconds", "Time to apply one batch of events", ["service"],
+    "livskraft_handler_seconds",
+    "Time to apply one batch of events",
+    ["service"],
     buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
 )
 DEAD_LETTERS = Counter(
@@ -25,7 +27,8 @@ OUTBOX_OLDEST_AGE = Gauge(
     "livskraft_outbox_oldest_age_seconds", "Age of the oldest unpublished outbox row", ["service"]
 )
 CONSUMER_LAG = Gauge(
-    "livskraft_consumer_lag", "Records behind the log end, per partition",
+    "livskraft_consumer_lag",
+    "Records behind the log end, per partition",
     ["service", "topic", "partition"],
 )
 HTTP_REQUESTS = Counter(

@@ -34,10 +34,17 @@ async def write(conn: asyncpg.Connection, events: Sequence[CloudEvent]) -> None:
     rows = []
     for event in events:
         key, value, headers = to_kafka(event)
-        rows.append((
-            event.id, type(event.data).__name__, key.decode(), event.type, event.topic,
-            [[k, v.decode()] for k, v in headers], value,
-        ))
+        rows.append(
+            (
+                event.id,
+                type(event.data).__name__,
+                key.decode(),
+                event.type,
+                event.topic,
+                [[k, v.decode()] for k, v in headers],
+                value,
+            )
+        )
     await conn.executemany(
         """INSERT INTO outbox (id, aggregate_type, aggregate_id, type, topic, headers, payload)
            VALUES ($1::uuid, $2, $3, $4, $5, $6, $7)""",
@@ -101,9 +108,11 @@ class OutboxRelay:
             futures = []
             for row in rows:
                 headers = [(k, v.encode()) for k, v in row["headers"]]
-                futures.append(await self._producer.send(
-                    row["topic"], row["payload"], key=row["aggregate_id"].encode(), headers=headers
-                ))
+                futures.append(
+                    await self._producer.send(
+                        row["topic"], row["payload"], key=row["aggregate_id"].encode(), headers=headers
+                    )
+                )
             await asyncio.gather(*futures)  # every ack, or an exception and a rollback
             failpoint("relay.after_publish")
             await conn.execute(_MARK, [r["position"] for r in rows])
@@ -118,8 +127,7 @@ class OutboxRelay:
         for row in rows:
             first.setdefault(row["aggregate_id"], row["position"])
         blocked = {
-            r["aggregate_id"]
-            for r in await conn.fetch(_BLOCKED_KEYS, list(first), list(first.values()))
+            r["aggregate_id"] for r in await conn.fetch(_BLOCKED_KEYS, list(first), list(first.values()))
         }
         return [r for r in rows if r["aggregate_id"] not in blocked]
 

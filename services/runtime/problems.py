@@ -32,7 +32,10 @@ class Problem(Exception):
 
     def body(self, instance: str) -> dict[str, Any]:
         body: dict[str, Any] = {
-            "type": self.type, "title": self.title, "status": self.status, "instance": instance,
+            "type": self.type,
+            "title": self.title,
+            "status": self.status,
+            "instance": instance,
         }
         if self.detail:
             body["detail"] = self.detail
@@ -50,8 +53,10 @@ def field_error(field: str, message: str, status: int = 422) -> Problem:
 
 def _response(problem: Problem, request: Request) -> JSONResponse:
     return JSONResponse(
-        problem.body(request.url.path), status_code=problem.status,
-        media_type=PROBLEM_JSON, headers=problem.headers,
+        problem.body(request.url.path),
+        status_code=problem.status,
+        media_type=PROBLEM_JSON,
+        headers=problem.headers,
     )
 
 

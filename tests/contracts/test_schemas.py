@@ -137,8 +137,7 @@ def test_widened_types_and_bounds_are_compatible() -> None:
     def widen(s: dict[str, Any]) -> None:
         s["properties"]["size"] = {"minimum": 0, "type": "number"}
         s["properties"]["note"]["anyOf"][0]["maxLength"] = 500
-        s["properties"]["network_id"] = {"anyOf": [{"format": "uuid", "type": "string"},
-                                                   {"type": "null"}]}
+        s["properties"]["network_id"] = {"anyOf": [{"format": "uuid", "type": "string"}, {"type": "null"}]}
 
     assert breaking_changes(OLD, changed(widen)) == []
 

@@ -35,8 +35,7 @@ def test_modules_import_only_stdlib_and_pydantic() -> None:
     modules = sorted(PACKAGE.glob("*.py"))
     assert len(modules) >= 8
     outside = {
-        path.name: sorted(imported_roots(path.read_text(encoding="utf-8")) - ALLOWED)
-        for path in modules
+        path.name: sorted(imported_roots(path.read_text(encoding="utf-8")) - ALLOWED) for path in modules
     }
     assert {name: roots for name, roots in outside.items() if roots} == {}
 

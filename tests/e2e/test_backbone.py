@@ -20,8 +20,12 @@ SEED_NETWORK = {
     "enrolment_deadline": "2010-02-15",
 }
 DECISION = {
-    "body": "kommunestyre", "meeting_date": "2010-01-14", "case_number": "2010/4",
-    "decision_date": "2010-01-14", "final": True, "summary": "Steinkjer deltar i nettverket.",
+    "body": "kommunestyre",
+    "meeting_date": "2010-01-14",
+    "case_number": "2010/4",
+    "decision_date": "2010-01-14",
+    "final": True,
+    "summary": "Steinkjer deltar i nettverket.",
 }
 
 
@@ -46,7 +50,8 @@ async def test_command_becomes_event_that_reporting_applies(start_service, token
 
     # The record is on the decision topic, keyed by the network, and the official SDK reads it.
     records = await read_records(
-        bootstrap, DecisionRecorded.topic(),
+        bootstrap,
+        DecisionRecorded.topic(),
         until=lambda rs: any(header(r, "ce_id") == decision_event_id for r in rs),
     )
     record = next(r for r in records if header(r, "ce_id") == decision_event_id)
@@ -61,8 +66,13 @@ async def test_command_becomes_event_that_reporting_applies(start_service, token
 
     async def reported():
         answer = await reporting.get(f"/reports/networks/{network_id}", headers=staff)
-        return answer.json() if answer.status_code == 200 and answer.json()["members"] and \
-            answer.json()["members"][0]["decisions"] else None
+        return (
+            answer.json()
+            if answer.status_code == 200
+            and answer.json()["members"]
+            and answer.json()["members"][0]["decisions"]
+            else None
+        )
 
     report = await eventually(reported)
     assert report["name"] == SEED_NETWORK["name"]

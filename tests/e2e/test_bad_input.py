@@ -56,15 +56,22 @@ async def test_unreadable_records_go_to_the_dead_letter_topic_and_the_consumer_g
 ):
     database = await new_database("reporting")
     await start_service("reporting", database_url=database)
-    good = CloudEvent.wrap(NetworkCreated(
-        network_id="0d6f3f7e-8d7b-4f4e-9d51-9a6d3c1b2a10", name="Etter søpla",
-        themes=["areal", "kulturarv"], period_start=date(2010, 1, 1), period_end=date(2010, 12, 31),
-        enrolment_deadline=date(2010, 2, 15),
-    ), sequence=1)
+    good = CloudEvent.wrap(
+        NetworkCreated(
+            network_id="0d6f3f7e-8d7b-4f4e-9d51-9a6d3c1b2a10",
+            name="Etter søpla",
+            themes=["areal", "kulturarv"],
+            period_start=date(2010, 1, 1),
+            period_end=date(2010, 12, 31),
+            enrolment_deadline=date(2010, 2, 15),
+        ),
+        sequence=1,
+    )
     key, value, headers = to_kafka(good)
     bad_json = b"\xff\xfe{not json"
-    unknown_type = [(k, b"no.ks.livskraft.registry.NetworkRenamed.v1" if k == "ce_type" else v)
-                    for k, v in headers]
+    unknown_type = [
+        (k, b"no.ks.livskraft.registry.NetworkRenamed.v1" if k == "ce_type" else v) for k, v in headers
+    ]
     bad_header = [(k, b"\xc3\x28" if k == "ce_source" else v) for k, v in headers]
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
     await producer.start()
@@ -81,10 +88,15 @@ async def test_unreadable_records_go_to_the_dead_letter_topic_and_the_consumer_g
 
     conn = await asyncpg.connect(database)
     try:
-        await eventually(lambda: conn.fetchval(
-            "SELECT 1 FROM networks WHERE network_id = $1", good.data.network_id))
-        reasons = [r["reason"] for r in await conn.fetch(
-            "SELECT reason FROM dead_letters WHERE key = $1 ORDER BY \"offset\"", key.decode())]
+        await eventually(
+            lambda: conn.fetchval("SELECT 1 FROM networks WHERE network_id = $1", good.data.network_id)
+        )
+        reasons = [
+            r["reason"]
+            for r in await conn.fetch(
+                'SELECT reason FROM dead_letters WHERE key = $1 ORDER BY "offset"', key.decode()
+            )
+        ]
     finally:
         await conn.close()
     assert len(reasons) == 3
@@ -93,7 +105,8 @@ async def test_unreadable_records_go_to_the_dead_letter_topic_and_the_consumer_g
     assert "not UTF-8" in reasons[2]
 
     dead = await read_records(
-        bootstrap, DEAD_LETTER_TOPIC,
+        bootstrap,
+        DEAD_LETTER_TOPIC,
         until=lambda rs: sum(r.key == key for r in rs) >= 3,
     )
     ours = [r for r in dead if r.key == key]
@@ -110,11 +123,20 @@ async def test_a_handler_failing_on_one_event_dead_letters_it_alone_and_leaves_i
     network_id = uuid.uuid4()
 
     def decision(decision_id: uuid.UUID, case: str) -> CloudEvent:
-        return CloudEvent.wrap(DecisionRecorded(
-            network_id=network_id, municipality={"kommunenummer": "1702", "valid_on": "2010-01-20"},
-            decision_id=decision_id, body="kommunestyre", meeting_date=date(2010, 1, 14),
-            case_number=case, decision_date=date(2010, 1, 14), final=True, summary="Deltar.",
-        ), sequence=1)
+        return CloudEvent.wrap(
+            DecisionRecorded(
+                network_id=network_id,
+                municipality={"kommunenummer": "1702", "valid_on": "2010-01-20"},
+                decision_id=decision_id,
+                body="kommunestyre",
+                meeting_date=date(2010, 1, 14),
+                case_number=case,
+                decision_date=date(2010, 1, 14),
+                final=True,
+                summary="Deltar.",
+            ),
+            sequence=1,
+        )
 
     same = uuid.uuid4()
     first, clash, other = decision(same, "2010/1"), decision(same, "2010/2"), decision(uuid.uuid4(), "2010/3")
@@ -129,13 +151,19 @@ async def test_a_handler_failing_on_one_event_dead_letters_it_alone_and_leaves_i
 
     conn = await asyncpg.connect(database)
     try:
-        await eventually(lambda: conn.fetchval(
-            "SELECT count(*) = 2 FROM decisions WHERE network_id = $1", network_id))
-        await eventually(lambda: conn.fetchval(
-            "SELECT count(*) = 1 FROM dead_letters WHERE key = $1", str(network_id)))
+        await eventually(
+            lambda: conn.fetchval("SELECT count(*) = 2 FROM decisions WHERE network_id = $1", network_id)
+        )
+        await eventually(
+            lambda: conn.fetchval("SELECT count(*) = 1 FROM dead_letters WHERE key = $1", str(network_id))
+        )
         reason = await conn.fetchval("SELECT reason FROM dead_letters WHERE key = $1", str(network_id))
-        inboxed = {r["event_id"] for r in await conn.fetch(
-            "SELECT event_id FROM inbox WHERE event_id = ANY($1)", [first.id, clash.id, other.id])}
+        inboxed = {
+            r["event_id"]
+            for r in await conn.fetch(
+                "SELECT event_id FROM inbox WHERE event_id = ANY($1)", [first.id, clash.id, other.id]
+            )
+        }
     finally:
         await conn.close()
     assert reason.startswith("handler failed: UniqueViolationError")

@@ -25,9 +25,22 @@ def test_dev_runs_every_service_the_demo_plays_the_scenario_and_ctrl_c_stops_all
     ports = {name: free_port() for name in ("registry", "gatherings", "reporting", "notify")}
     port_args = [arg for name, port in ports.items() for arg in (f"--{name}-port", str(port))]
     dev = subprocess.Popen(
-        [sys.executable, "-m", "services.cli", "dev", "--today", "2010-01-20", "--data-dir", str(data_dir),
-         *port_args],
-        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+        [
+            sys.executable,
+            "-m",
+            "services.cli",
+            "dev",
+            "--today",
+            "2010-01-20",
+            "--data-dir",
+            str(data_dir),
+            *port_args,
+        ],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
     )
     try:
         deadline = time.monotonic() + 120
@@ -45,7 +58,11 @@ def test_dev_runs_every_service_the_demo_plays_the_scenario_and_ctrl_c_stops_all
 
         demo = subprocess.run(
             [sys.executable, "-m", "services.cli", "demo", "--data-dir", str(data_dir)],
-            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120,
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
         )
         assert demo.returncode == 0, demo.stdout + demo.stderr
         assert "1702 Steinkjer: confirmed, 2010/02" in demo.stdout

@@ -7,8 +7,8 @@ from datetime import date
 
 import asyncpg
 import httpx
-from prometheus_client import REGISTRY
 from livskraft_contracts import NetworkCreated
+from prometheus_client import REGISTRY
 
 from tests.conftest import eventually
 from tests.e2e.test_backbone import SEED_NETWORK
@@ -22,7 +22,10 @@ async def test_relay_killed_after_publishing_publishes_again_and_reporting_count
     registry_db = await new_database("registry")
     staff = {"Authorization": f"Bearer {token('staff')}"}
     doomed = ServiceProcess(
-        "registry", database_url=registry_db, bootstrap=bootstrap, data_dir=data_dir,
+        "registry",
+        database_url=registry_db,
+        bootstrap=bootstrap,
+        data_dir=data_dir,
         extra_env={"LIVSKRAFT_FAILPOINTS": "relay.after_publish", "LIVSKRAFT_TODAY": "2010-01-20"},
     )
     try:
@@ -41,7 +44,9 @@ async def test_relay_killed_after_publishing_publishes_again_and_reporting_count
         assert row["published_at"] is None
         event_id = str(row["id"])
         first = await read_records(
-            bootstrap, NetworkCreated.topic(), until=lambda rs: any(header(r, "ce_id") == event_id for r in rs)
+            bootstrap,
+            NetworkCreated.topic(),
+            until=lambda rs: any(header(r, "ce_id") == event_id for r in rs),
         )
         assert sum(header(r, "ce_id") == event_id for r in first) == 1
 
@@ -51,7 +56,8 @@ async def test_relay_killed_after_publishing_publishes_again_and_reporting_count
     finally:
         await conn.close()
     records = await read_records(
-        bootstrap, NetworkCreated.topic(),
+        bootstrap,
+        NetworkCreated.topic(),
         until=lambda rs: sum(header(r, "ce_id") == event_id for r in rs) == 2,
     )
     assert sum(header(r, "ce_id") == event_id for r in records) == 2
@@ -64,8 +70,10 @@ async def test_relay_killed_after_publishing_publishes_again_and_reporting_count
         # Both copies are consumed: the inbox saw the event id once, the second was a no-op.
         await eventually(lambda: reporting.fetchval("SELECT 1 FROM inbox WHERE event_id = $1", event_id))
         await eventually(lambda: asyncio.sleep(0, _duplicates_seen() > duplicates_before))
-        assert await reporting.fetchval(
-            "SELECT count(*) FROM networks WHERE network_id = $1::uuid", network_id) == 1
+        assert (
+            await reporting.fetchval("SELECT count(*) FROM networks WHERE network_id = $1::uuid", network_id)
+            == 1
+        )
         assert await reporting.fetchval("SELECT count(*) FROM dead_letters WHERE key = $1", network_id) == 0
     finally:
         await reporting.close()
@@ -73,10 +81,13 @@ async def test_relay_killed_after_publishing_publishes_again_and_reporting_count
 
 def _duplicates_seen() -> float:
     """How many events the reporting consumers in this process skipped as already applied."""
-    return REGISTRY.get_sample_value(
-        "livskraft_events_consumed_total",
-        {"service": "reporting", "type": NetworkCreated.ce_type(), "outcome": "duplicate"},
-    ) or 0.0
+    return (
+        REGISTRY.get_sample_value(
+            "livskraft_events_consumed_total",
+            {"service": "reporting", "type": NetworkCreated.ce_type(), "outcome": "duplicate"},
+        )
+        or 0.0
+    )
 
 
 async def test_broker_down_during_a_stream_of_commands_loses_nothing_and_applies_once(
@@ -89,7 +100,9 @@ async def test_broker_down_during_a_stream_of_commands_loses_nothing_and_applies
     created: list[str] = []
 
     async def create(i: int) -> None:
-        answer = await registry.post("/networks", json={**SEED_NETWORK, "name": f"Nettverk {i}"}, headers=staff)
+        answer = await registry.post(
+            "/networks", json={**SEED_NETWORK, "name": f"Nettverk {i}"}, headers=staff
+        )
         assert answer.status_code == 201, answer.text
         created.append(answer.json()["id"])
 
@@ -107,9 +120,14 @@ async def test_broker_down_during_a_stream_of_commands_loses_nothing_and_applies
 
     conn = await asyncpg.connect(reporting_db)
     try:
+
         async def all_applied() -> bool:
-            return await conn.fetchval(
-                "SELECT count(*) FROM networks WHERE network_id = ANY($1::uuid[])", created) == 60
+            return (
+                await conn.fetchval(
+                    "SELECT count(*) FROM networks WHERE network_id = ANY($1::uuid[])", created
+                )
+                == 60
+            )
 
         await eventually(all_applied, timeout=60)
         # Each applied once: a second application would break the projection's primary key

@@ -8,8 +8,14 @@ import pytest
 from services import demo
 
 NETWORK = demo.NETWORK
-DECISION = {"body": "kommunestyre", "meeting_date": "2010-01-14", "case_number": "2010/4",
-            "decision_date": "2010-01-14", "final": True, "summary": "Deltar."}
+DECISION = {
+    "body": "kommunestyre",
+    "meeting_date": "2010-01-14",
+    "case_number": "2010/4",
+    "decision_date": "2010-01-14",
+    "final": True,
+    "summary": "Deltar.",
+}
 CONTACT = {"role": "main-contact", "name": "Kari Nordmann", "email": "kari@example.org"}
 
 
@@ -20,7 +26,9 @@ async def registry(start_service, new_database, token):
     client = await start_service("registry", database_url=database, today=demo.SCENARIO_DAY)
     staff = {"Authorization": f"Bearer {token('staff')}"}
     network_id = (await client.post("/networks", json=NETWORK, headers=staff)).json()["id"]
-    enrolled = await client.post(f"/networks/{network_id}/enrolments", json={"kommunenummer": "1702"}, headers=staff)
+    enrolled = await client.post(
+        f"/networks/{network_id}/enrolments", json={"kommunenummer": "1702"}, headers=staff
+    )
     assert enrolled.status_code == 201
     return client, database, network_id
 
@@ -125,7 +133,9 @@ async def test_late_enrolment_is_refused_unless_staff_override_and_the_override_
     path = f"/networks/{network_id}/enrolments"
     refused = await march.post(path, json={"kommunenummer": "1724"}, headers=verran)
     assert refused.status_code == 409
-    assert refused.json()["errors"] == [{"field": "kommunenummer", "message": refused.json()["errors"][0]["message"]}]
+    assert refused.json()["errors"] == [
+        {"field": "kommunenummer", "message": refused.json()["errors"][0]["message"]}
+    ]
     assert "2010-02-15" in refused.json()["detail"]
     late = await march.post(path, json={"kommunenummer": "1724", "late_override": True}, headers=staff)
     assert late.status_code == 201, late.text
@@ -133,7 +143,10 @@ async def test_late_enrolment_is_refused_unless_staff_override_and_the_override_
     assert {m["kommunenummer"]: m["late_override"] for m in members} == {"1702": False, "1724": True}
     history = (await march.get(f"/networks/{network_id}/history", headers=staff)).json()
     assert [(h["action"], h["kommunenummer"], h["actor_role"]) for h in history][-1] == (
-        "EnrolmentSubmitted", "1724", "staff")
+        "EnrolmentSubmitted",
+        "1724",
+        "staff",
+    )
     refused_open = await march.post("/networks", json=NETWORK, headers=staff)
     assert refused_open.status_code == 409  # a network past its deadline cannot open
     assert refused_open.json()["errors"][0]["field"] == "enrolment_deadline"

@@ -56,9 +56,18 @@ def d(text: str) -> date:
 @pytest.mark.parametrize(
     ("day", "municipalities"),
     [
-        ("2006-01-01", 431), ("2007-06-30", 431), ("2008-01-01", 430), ("2012-01-01", 429),
-        ("2013-01-01", 428), ("2017-01-01", 426), ("2017-12-31", 426), ("2018-01-01", 422),
-        ("2019-12-31", 422), ("2020-01-01", 356), ("2023-12-31", 356), ("2024-01-01", 357),
+        ("2006-01-01", 431),
+        ("2007-06-30", 431),
+        ("2008-01-01", 430),
+        ("2012-01-01", 429),
+        ("2013-01-01", 428),
+        ("2017-01-01", 426),
+        ("2017-12-31", 426),
+        ("2018-01-01", 422),
+        ("2019-12-31", 422),
+        ("2020-01-01", 356),
+        ("2023-12-31", 356),
+        ("2024-01-01", 357),
         ("2030-01-01", 357),
     ],
 )
@@ -80,7 +89,21 @@ def test_counties_per_year(kommuneinndeling: Kommuneinndeling, day: str, countie
 
 def test_the_counties_of_2024(kommuneinndeling: Kommuneinndeling) -> None:
     assert [c.fylkesnummer for c in kommuneinndeling.counties_on(d("2024-01-01"))] == [
-        "03", "11", "15", "18", "31", "32", "33", "34", "39", "40", "42", "46", "50", "55", "56",
+        "03",
+        "11",
+        "15",
+        "18",
+        "31",
+        "32",
+        "33",
+        "34",
+        "39",
+        "40",
+        "42",
+        "46",
+        "50",
+        "55",
+        "56",
     ]
 
 
@@ -133,7 +156,9 @@ def test_a_merger_that_keeps_the_code_makes_a_version(kommuneinndeling: Kommunei
     """Trondheim took in Klæbu (5030) in 2020 and kept 5001; renamed 'Trondheim - Tråante' in 2023."""
     versions = kommuneinndeling.versions_of("5001")
     assert [(v.valid_from, v.valid_to) for v in versions] == [
-        (d("2018-01-01"), d("2020-01-01")), (d("2020-01-01"), d("2023-01-01")), (d("2023-01-01"), None),
+        (d("2018-01-01"), d("2020-01-01")),
+        (d("2020-01-01"), d("2023-01-01")),
+        (d("2023-01-01"), None),
     ]
     assert [v.predecessors for v in versions] == [("1601",), ("5001", "5030"), ("5001",)]
     assert versions[-1].name == "Trondheim - Tråante"
@@ -183,16 +208,28 @@ def test_same_as_the_derived_validity_file(kommuneinndeling: Kommuneinndeling) -
         pytest.skip("no derived validity file")
     with path.open(encoding="utf-8") as f:
         expected = {
-            (r["kommunenummer"], r["name"], r["validFrom"], r["validTo"] or None,
-             r["validFromIsEarliestInSource"] == "false",
-             tuple(p for p in r["predecessors"].split(";") if p),
-             tuple(s for s in r["successors"].split(";") if s))
-            for r in csv.DictReader(f) if r["kommunenummer"] != "9999"
+            (
+                r["kommunenummer"],
+                r["name"],
+                r["validFrom"],
+                r["validTo"] or None,
+                r["validFromIsEarliestInSource"] == "false",
+                tuple(p for p in r["predecessors"].split(";") if p),
+                tuple(s for s in r["successors"].split(";") if s),
+            )
+            for r in csv.DictReader(f)
+            if r["kommunenummer"] != "9999"
         }
     derived = {
-        (m.kommunenummer, m.name, m.valid_from.isoformat(),
-         m.valid_to.isoformat() if m.valid_to else None, m.valid_from_known, m.predecessors,
-         m.successors)
+        (
+            m.kommunenummer,
+            m.name,
+            m.valid_from.isoformat(),
+            m.valid_to.isoformat() if m.valid_to else None,
+            m.valid_from_known,
+            m.predecessors,
+            m.successors,
+        )
         for m in kommuneinndeling.municipalities
     }
     assert derived == expected
@@ -270,14 +307,21 @@ def klass_api_double(
     routes: dict[str, Any] = {
         "classifications/131": json.loads((folder / "131.json").read_text(encoding="utf-8")),
         "classifications/131/changes": dict(responses.municipality_changes),
-        "classifications/104": {"versions": [
-            {k: doc[k] for k in ("id", "name", "validFrom", "validTo")} for doc in county_docs
-        ]},
-        "classifications/104/changes": {"codeChanges": [
-            {"oldCode": s.old_code, "oldName": "", "newCode": s.new_code, "newName": "",
-             "changeOccurred": s.occurred.isoformat()}
-            for s in folder_result.county_successions
-        ]},
+        "classifications/104": {
+            "versions": [{k: doc[k] for k in ("id", "name", "validFrom", "validTo")} for doc in county_docs]
+        },
+        "classifications/104/changes": {
+            "codeChanges": [
+                {
+                    "oldCode": s.old_code,
+                    "oldName": "",
+                    "newCode": s.new_code,
+                    "newName": "",
+                    "changeOccurred": s.occurred.isoformat(),
+                }
+                for s in folder_result.county_successions
+            ]
+        },
         "correspondencetables/1236": {"correspondenceMaps": list(responses.organisation_numbers)},
     }
     seen: list[httpx.Request] = []
@@ -298,14 +342,19 @@ def _county_version_docs(result: Kommuneinndeling, municipal: Any) -> list[dict[
     docs = []
     for n, version in enumerate(sorted(municipal, key=lambda v: v["validFrom"])):
         day = d(version["validFrom"])
-        docs.append({
-            "id": 90000 + n, "name": f"Fylkesinndeling {day.year}",
-            "validFrom": version["validFrom"], "validTo": version.get("validTo"),
-            "classificationItems": [
-                {"code": c.fylkesnummer, "parentCode": None, "level": "1", "name": c.name}
-                for c in result.counties_on(day)
-            ] + [{"code": "99", "parentCode": None, "level": "1", "name": "Uoppgitt"}],
-        })
+        docs.append(
+            {
+                "id": 90000 + n,
+                "name": f"Fylkesinndeling {day.year}",
+                "validFrom": version["validFrom"],
+                "validTo": version.get("validTo"),
+                "classificationItems": [
+                    {"code": c.fylkesnummer, "parentCode": None, "level": "1", "name": c.name}
+                    for c in result.counties_on(day)
+                ]
+                + [{"code": "99", "parentCode": None, "level": "1", "name": "Uoppgitt"}],
+            }
+        )
     return docs
 
 

@@ -150,8 +150,13 @@ async def test_a_reimport_changes_nothing(
 
 @pytest.mark.parametrize(
     ("day", "municipalities", "counties"),
-    [("2006-01-01", 431, 19), ("2010-06-15", 430, 19), ("2018-01-01", 422, 18),
-     ("2020-01-01", 356, 11), ("2024-01-01", 357, 15)],
+    [
+        ("2006-01-01", 431, 19),
+        ("2010-06-15", 430, 19),
+        ("2018-01-01", 422, 18),
+        ("2020-01-01", 356, 11),
+        ("2024-01-01", 357, 15),
+    ],
 )
 async def test_counts_per_year(
     conn: asyncpg.Connection, day: str, municipalities: int, counties: int
@@ -178,8 +183,14 @@ async def test_steinkjer_through_time(conn: asyncpg.Connection) -> None:
 
 @pytest.mark.parametrize(
     ("kommunenummer", "day"),
-    [("1702", "2018-01-01"), ("5004", "2017-12-31"), ("5004", "2020-01-01"),
-     ("5006", "2019-12-31"), ("0000", "2010-01-01"), ("1580", "2023-12-31")],
+    [
+        ("1702", "2018-01-01"),
+        ("5004", "2017-12-31"),
+        ("5004", "2020-01-01"),
+        ("5006", "2019-12-31"),
+        ("0000", "2010-01-01"),
+        ("1580", "2023-12-31"),
+    ],
 )
 async def test_no_municipality_outside_its_period(
     conn: asyncpg.Connection, kommunenummer: str, day: str
@@ -252,7 +263,11 @@ async def test_next_years_data_ends_the_open_version(
     old = next(m for m in kommuneinndeling.municipalities if m.kommunenummer == "5006")
     ended = replace(old, valid_to=d("2026-01-01"), successors=("5006",))
     renamed = MunicipalityVersion(
-        "5006", "Steinkjer - Stientje", d("2026-01-01"), None, old.organisasjonsnummer,
+        "5006",
+        "Steinkjer - Stientje",
+        d("2026-01-01"),
+        None,
+        old.organisasjonsnummer,
         predecessors=("5006",),
     )
     link = Succession("5006", old.valid_from, "5006", d("2026-01-01"), SuccessionKind.RENAME)

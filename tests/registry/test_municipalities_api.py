@@ -87,10 +87,13 @@ def test_events_are_numbered_per_kommunenummer_ended_version_first() -> None:
     ]
     change, registration = envelopes[1].data, envelopes[2].data
     assert (change.valid_to, change.organisation_number, change.county) == (
-        d("2026-01-01"), "840029212", "50"
+        d("2026-01-01"),
+        "840029212",
+        "50",
     )
     assert [(p.kommunenummer, p.valid_on) for p in change.predecessors] == [
-        ("5004", d("2019-12-31")), ("5039", d("2019-12-31"))
+        ("5004", d("2019-12-31")),
+        ("5039", d("2019-12-31")),
     ]
     assert [(p.kommunenummer, p.valid_on) for p in registration.predecessors] == [("5006", d("2025-12-31"))]
     assert envelopes[0].type == "no.ks.livskraft.registry.MunicipalityRegistered.v1"
@@ -116,8 +119,13 @@ async def test_import_publishes_events_and_answers_questions_by_day(
     first = await registry.post("/municipalities/import", json=folder, headers=staff)
     assert first.status_code == 200, first.text
     assert first.json() == {
-        "source": "folder", "registered": 870, "changed": 0, "unchanged": 0, "events": 870,
-        "event_types": {"MunicipalityRegistered": 870}, "links": first.json()["links"],
+        "source": "folder",
+        "registered": 870,
+        "changed": 0,
+        "unchanged": 0,
+        "events": 870,
+        "event_types": {"MunicipalityRegistered": 870},
+        "links": first.json()["links"],
         "counties": {"registered": 33, "changed": 0, "unchanged": 0},
     }
     assert first.json()["links"] > 0
@@ -135,7 +143,8 @@ async def test_import_publishes_events_and_answers_questions_by_day(
 
     # Steinkjer 1702's record reaches Kafka: keyed by the kommunenummer, first in its sequence.
     records = await read_records(
-        bootstrap, MunicipalityRegistered.topic(),
+        bootstrap,
+        MunicipalityRegistered.topic(),
         until=lambda rs: any(header(r, "ce_id") == steinkjer_id for r in rs),
     )
     record = next(r for r in records if header(r, "ce_id") == steinkjer_id)
@@ -145,7 +154,10 @@ async def test_import_publishes_events_and_answers_questions_by_day(
     assert header(record, "ce_type") == "no.ks.livskraft.registry.MunicipalityRegistered.v1"
     data = json.loads(record.value)
     assert (data["name"], data["county"], data["valid_from"], data["valid_to"]) == (
-        "Steinkjer", "17", "1971-01-01", "2018-01-01"
+        "Steinkjer",
+        "17",
+        "1971-01-01",
+        "2018-01-01",
     )
     audit_row = await _audit(pool, steinkjer_id)
     assert (audit_row["kommunenummer"], audit_row["network_id"]) == ("1702", None)
@@ -154,7 +166,11 @@ async def test_import_publishes_events_and_answers_questions_by_day(
     again = await registry.post("/municipalities/import", json=folder, headers=staff)
     assert again.status_code == 200, again.text
     assert [again.json()[k] for k in ("registered", "changed", "unchanged", "events", "links")] == [
-        0, 0, 870, 0, 0
+        0,
+        0,
+        870,
+        0,
+        0,
     ]
     assert again.json()["counties"] == {"registered": 0, "changed": 0, "unchanged": 33}
     async with pool.acquire() as conn:
@@ -167,7 +183,9 @@ async def test_import_publishes_events_and_answers_questions_by_day(
     body = in_2010.json()
     assert (body["kommunenummer"], body["name"], body["county"]) == ("1702", "Steinkjer", "17")
     assert (body["valid_from"], body["valid_to"], body["valid_from_known"]) == (
-        "1971-01-01", "2018-01-01", False
+        "1971-01-01",
+        "2018-01-01",
+        False,
     )
     assert body["successors"] == [{"kommunenummer": "5004", "valid_on": "2018-01-01"}]
     assert_problem(
@@ -209,16 +227,25 @@ async def test_import_publishes_events_and_answers_questions_by_day(
         await registry.get("/counties/17/municipalities", params={"on": "2018-01-01"}, headers=reader), 404
     )
 
-    for day, municipalities, counties in [("2006-06-01", 431, 19), ("2018-01-01", 422, 18),
-                                          ("2020-01-01", 356, 11), ("2024-01-01", 357, 15)]:
+    for day, municipalities, counties in [
+        ("2006-06-01", 431, 19),
+        ("2018-01-01", 422, 18),
+        ("2020-01-01", 356, 11),
+        ("2024-01-01", 357, 15),
+    ]:
         answer = await registry.get("/counties", params={"on": day}, headers=reader)
         assert answer.status_code == 200, answer.text
         assert len(answer.json()) == counties, day
         assert sum(c["municipalities"] for c in answer.json()) == municipalities, day
-    nord_2006 = next(c for c in (await registry.get(
-        "/counties", params={"on": "2006-06-01"}, headers=reader)).json() if c["fylkesnummer"] == "17")
+    nord_2006 = next(
+        c
+        for c in (await registry.get("/counties", params={"on": "2006-06-01"}, headers=reader)).json()
+        if c["fylkesnummer"] == "17"
+    )
     assert (nord_2006["name"], nord_2006["municipalities"], nord_2006["successors"]) == (
-        "Nord-Trøndelag", 24, ["50"]
+        "Nord-Trøndelag",
+        24,
+        ["50"],
     )
 
     # Data that renames a municipality: one MunicipalityChanged, next in the code's sequence.
@@ -238,11 +265,10 @@ async def test_import_publishes_events_and_answers_questions_by_day(
     assert [changed.json()[k] for k in ("registered", "changed", "unchanged", "events")] == [0, 1, 869, 1]
     assert changed.json()["event_types"] == {"MunicipalityChanged": 1}
     async with pool.acquire() as conn:
-        change_id = await conn.fetchval(
-            "SELECT id::text FROM outbox WHERE type LIKE '%MunicipalityChanged%'"
-        )
+        change_id = await conn.fetchval("SELECT id::text FROM outbox WHERE type LIKE '%MunicipalityChanged%'")
     records = await read_records(
-        bootstrap, MunicipalityChanged.topic(),
+        bootstrap,
+        MunicipalityChanged.topic(),
         until=lambda rs: any(header(r, "ce_id") == change_id for r in rs),
     )
     record = next(r for r in records if header(r, "ce_id") == change_id)
@@ -320,7 +346,8 @@ async def test_refusals_are_problems_naming_the_field_and_change_nothing(
     assert_problem(await registry.get("/counties/5/municipalities", headers=reader), 422, "fylkesnummer")
     assert_problem(
         await registry.get("/municipalities/1702/current", params={"on": "2011-01-01"}, headers=reader),
-        422, "on",
+        422,
+        "on",
     )
     assert_problem(await registry.get("/municipalities/1702", headers=reader), 404)
     assert (await registry.get("/counties", headers=reader)).json() == []

@@ -28,9 +28,15 @@ STEINKJER = MunicipalityRef(kommunenummer="1702", valid_on=BEFORE)
 
 def network(**changes) -> domain.Network:
     values = dict(
-        id=uuid.uuid4(), name="Natur- og kulturbasert nyskaping", themes=["kulturarv", "areal"],
-        county="17", region=None, period_start=date(2010, 1, 1), period_end=date(2010, 12, 31),
-        enrolment_deadline=DEADLINE, published=True,
+        id=uuid.uuid4(),
+        name="Natur- og kulturbasert nyskaping",
+        themes=["kulturarv", "areal"],
+        county="17",
+        region=None,
+        period_start=date(2010, 1, 1),
+        period_end=date(2010, 12, 31),
+        enrolment_deadline=DEADLINE,
+        published=True,
     )
     return domain.Network(**{**values, **changes})
 
@@ -40,14 +46,23 @@ def enrolment(status=EnrolmentStatus.SUBMITTED, **changes) -> domain.Enrolment:
 
 
 DECISION = domain.Decision(
-    body="kommunestyre", meeting_date=date(2010, 1, 14), case_number="2010/4",
-    decision_date=date(2010, 1, 14), final=True, summary="Deltar.",
+    body="kommunestyre",
+    meeting_date=date(2010, 1, 14),
+    case_number="2010/4",
+    decision_date=date(2010, 1, 14),
+    final=True,
+    summary="Deltar.",
 )
 
 
 def test_a_network_needs_two_distinct_themes_from_the_fixed_list():
-    base = dict(network_id=uuid.uuid4(), name="N", period_start=date(2010, 1, 1),
-                period_end=date(2010, 12, 31), enrolment_deadline=DEADLINE)
+    base = dict(
+        network_id=uuid.uuid4(),
+        name="N",
+        period_start=date(2010, 1, 1),
+        period_end=date(2010, 12, 31),
+        enrolment_deadline=DEADLINE,
+    )
     for themes in (["kulturarv"], ["kulturarv", "kulturarv"], ["kulturarv", "golf"]):
         with pytest.raises(ValidationError):
             NetworkCreated(**base, themes=themes)

@@ -25,8 +25,12 @@ async def test_seed_scenario_steps_1_and_2(start_service, token, bootstrap):
     network = outcome.network_id.encode()
 
     expected = {
-        NetworkCreated: 1, MunicipalityInvited: 5, EnrolmentSubmitted: 5, ContactAssigned: 5,
-        DecisionRecorded: 4, EnrolmentConfirmed: 4,
+        NetworkCreated: 1,
+        MunicipalityInvited: 5,
+        EnrolmentSubmitted: 5,
+        ContactAssigned: 5,
+        DecisionRecorded: 4,
+        EnrolmentConfirmed: 4,
     }
     ours = []
     for event_type, count in expected.items():
@@ -39,9 +43,7 @@ async def test_seed_scenario_steps_1_and_2(start_service, token, bootstrap):
 
     # One network's events carry its sequence 1..N, each number once.
     assert sorted(int(header(r, "ce_sequence")) for r in ours) == list(range(1, 25))
-    decided = sorted(
-        r.value for r in ours if header(r, "ce_type") == DecisionRecorded.ce_type()
-    )
+    decided = sorted(r.value for r in ours if header(r, "ce_type") == DecisionRecorded.ce_type())
     assert all(b'"valid_on":"2010-01-20"' in value for value in decided)
     assert not any(b'"kommunenummer":"1736"' in value for value in decided)
 
@@ -52,8 +54,11 @@ async def test_seed_scenario_steps_1_and_2(start_service, token, bootstrap):
             assert name.encode() not in raw and email.encode() not in raw
 
     assert {t: len(ids) for t, ids in outcome.events.items()} == {
-        "MunicipalityInvited": 5, "EnrolmentSubmitted": 5, "ContactAssigned": 5,
-        "DecisionRecorded": 4, "EnrolmentConfirmed": 4,
+        "MunicipalityInvited": 5,
+        "EnrolmentSubmitted": 5,
+        "ContactAssigned": 5,
+        "DecisionRecorded": 4,
+        "EnrolmentConfirmed": 4,
     }
     assert outcome.overview["statuses"] == {"confirmed": 4, "submitted": 1}
     assert outcome.overview["missing_decision"] == ["1736"]
@@ -73,5 +78,9 @@ async def test_seed_scenario_steps_1_and_2(start_service, token, bootstrap):
 
     report = await eventually(reported)
     assert {m["kommunenummer"]: len(m["decisions"]) for m in report["members"]} == {
-        "1702": 1, "1719": 1, "1724": 1, "1736": 0, "1756": 1,
+        "1702": 1,
+        "1719": 1,
+        "1724": 1,
+        "1736": 0,
+        "1756": 1,
     }

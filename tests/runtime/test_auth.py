@@ -89,10 +89,18 @@ def bearer(token: str) -> dict[str, str]:
 def signed(data_dir: Path, **overrides: Any) -> str:
     """A token with chosen claims, signed by the dev key (to build tokens the issuer refuses to)."""
     now = datetime.now(UTC)
-    claims = {"iss": ISS, "aud": AUD, "sub": "s", "iat": now, "exp": now + timedelta(minutes=5),
-              "role": "staff", **overrides}
-    return jwt.encode({k: v for k, v in claims.items() if v is not None},
-                      dev_signing_key(data_dir), algorithm="ES256")
+    claims = {
+        "iss": ISS,
+        "aud": AUD,
+        "sub": "s",
+        "iat": now,
+        "exp": now + timedelta(minutes=5),
+        "role": "staff",
+        **overrides,
+    }
+    return jwt.encode(
+        {k: v for k, v in claims.items() if v is not None}, dev_signing_key(data_dir), algorithm="ES256"
+    )
 
 
 def assert_problem(resp: Any, status: int) -> dict[str, Any]:
@@ -108,7 +116,9 @@ async def test_staff_token_passes_every_route(client: Client, data_dir: Path) ->
     resp = await client.get("/read", headers=bearer(token))
     assert resp.status_code == 200
     assert resp.json() == {
-        "sub": "dev-staff", "role": "staff", "scopes": sorted([READ, WRITE, ADMIN]),
+        "sub": "dev-staff",
+        "role": "staff",
+        "scopes": sorted([READ, WRITE, ADMIN]),
     }
     for path in ("/write", "/admin", "/kommuner/0301", "/kommuner/5001"):
         assert (await client.post(path, headers=bearer(token))).status_code == 200
@@ -132,22 +142,35 @@ async def test_no_header_is_401_with_challenge(client: Client) -> None:
     assert body["title"] == "Unauthorized"
 
 
-@pytest.mark.parametrize("make_token", [
-    pytest.param(lambda d: "not.a.jwt", id="garbage"),
-    pytest.param(lambda d: signed(d, exp=datetime.now(UTC) - timedelta(minutes=5)), id="expired"),
-    pytest.param(lambda d: signed(d, exp=None), id="no-exp"),
-    pytest.param(lambda d: issue_dev_token(d, "staff", audience="someone-else"), id="audience"),
-    pytest.param(lambda d: issue_dev_token(d, "staff", issuer="someone-else"), id="issuer"),
-    pytest.param(lambda d: issue_dev_token(d.parent / "other", "staff"), id="other-key"),
-    pytest.param(lambda d: signed(d, role="root"), id="bad-role"),
-    pytest.param(lambda d: signed(d, role="municipality"), id="municipality-no-kommune"),
-    pytest.param(lambda d: signed(d, role="municipality", kommune="301"), id="bad-kommune"),
-    pytest.param(lambda d: signed(d, role="subscriber", scope=WRITE), id="subscriber-write"),
-    pytest.param(lambda d: jwt.encode({"iss": ISS, "aud": AUD, "sub": "s", "role": "staff",
-                                       "exp": datetime.now(UTC) + timedelta(minutes=5)},
-                                      "a-shared-secret-of-thirty-two-bytes",
-                                      algorithm="HS256"), id="hmac"),
-])
+@pytest.mark.parametrize(
+    "make_token",
+    [
+        pytest.param(lambda d: "not.a.jwt", id="garbage"),
+        pytest.param(lambda d: signed(d, exp=datetime.now(UTC) - timedelta(minutes=5)), id="expired"),
+        pytest.param(lambda d: signed(d, exp=None), id="no-exp"),
+        pytest.param(lambda d: issue_dev_token(d, "staff", audience="someone-else"), id="audience"),
+        pytest.param(lambda d: issue_dev_token(d, "staff", issuer="someone-else"), id="issuer"),
+        pytest.param(lambda d: issue_dev_token(d.parent / "other", "staff"), id="other-key"),
+        pytest.param(lambda d: signed(d, role="root"), id="bad-role"),
+        pytest.param(lambda d: signed(d, role="municipality"), id="municipality-no-kommune"),
+        pytest.param(lambda d: signed(d, role="municipality", kommune="301"), id="bad-kommune"),
+        pytest.param(lambda d: signed(d, role="subscriber", scope=WRITE), id="subscriber-write"),
+        pytest.param(
+            lambda d: jwt.encode(
+                {
+                    "iss": ISS,
+                    "aud": AUD,
+                    "sub": "s",
+                    "role": "staff",
+                    "exp": datetime.now(UTC) + timedelta(minutes=5),
+                },
+                "a-shared-secret-of-thirty-two-bytes",
+                algorithm="HS256",
+            ),
+            id="hmac",
+        ),
+    ],
+)
 async def test_unacceptable_tokens_are_401(client: Client, data_dir: Path, make_token: Any) -> None:
     dev_signing_key(data_dir)
     token = make_token(data_dir)
@@ -178,16 +201,19 @@ async def test_subscriber_reads_only_what_it_was_granted(client: Client, data_di
     assert_problem(await client.get("/read", headers=bearer(other)), 403)
 
 
-@pytest.mark.parametrize("kwargs", [
-    {"role": "root"},
-    {"role": "municipality"},
-    {"role": "municipality", "kommune": "\uff13\uff10\uff11\uff15"},  # fullwidth digits
-    {"role": "staff", "kommune": "0301"},
-    {"role": "reader", "ttl_minutes": 0},
-    {"role": "subscriber"},
-    {"role": "subscriber", "scopes": [WRITE]},
-    {"role": "reader", "scopes": [ADMIN]},
-])
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"role": "root"},
+        {"role": "municipality"},
+        {"role": "municipality", "kommune": "\uff13\uff10\uff11\uff15"},  # fullwidth digits
+        {"role": "staff", "kommune": "0301"},
+        {"role": "reader", "ttl_minutes": 0},
+        {"role": "subscriber"},
+        {"role": "subscriber", "scopes": [WRITE]},
+        {"role": "reader", "scopes": [ADMIN]},
+    ],
+)
 def test_issue_dev_token_refuses_bad_combinations(data_dir: Path, kwargs: dict[str, Any]) -> None:
     with pytest.raises(ValueError):
         issue_dev_token(data_dir, **kwargs)
@@ -254,8 +280,14 @@ async def test_jwks_verifier(jwks_server: tuple[str, rsa.RSAPrivateKey], tmp_pat
     verifier = verifier_from_settings(Settings(jwt_jwks_url=url, jwt_issuer=issuer))
     assert isinstance(verifier, JwksVerifier)
     now = datetime.now(UTC)
-    claims = {"iss": issuer, "aud": AUD, "sub": "nav", "exp": now + timedelta(minutes=5),
-              "role": "subscriber", "scope": f"{READ} livskraft:events:registry"}
+    claims = {
+        "iss": issuer,
+        "aud": AUD,
+        "sub": "nav",
+        "exp": now + timedelta(minutes=5),
+        "role": "subscriber",
+        "scope": f"{READ} livskraft:events:registry",
+    }
     token = jwt.encode(claims, key, algorithm="RS256", headers={"kid": "k1"})
     unknown_kid = jwt.encode(claims, key, algorithm="RS256", headers={"kid": "k2"})
     dev_token = issue_dev_token(tmp_path, "staff", issuer=issuer)

@@ -20,13 +20,23 @@ def _self_signed(folder: Path) -> tuple[Path, Path]:
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "registry")])
     now = dt.datetime.now(dt.UTC)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(1).not_valid_before(now).not_valid_after(now + dt.timedelta(days=1))
-            .sign(key, hashes.SHA256()))
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(1)
+        .not_valid_before(now)
+        .not_valid_after(now + dt.timedelta(days=1))
+        .sign(key, hashes.SHA256())
+    )
     cert_file, key_file = folder / "user.crt", folder / "user.key"
     cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_file.write_bytes(key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
     return cert_file, key_file
 
 
@@ -50,8 +60,12 @@ def test_plaintext_by_default(monkeypatch):
 
 
 def test_production_refuses_to_start_without_a_jwks_url(tmp_path):
-    settings = Settings(database_url="postgresql://db/x", kafka_bootstrap_servers="kafka:9092",
-                        environment="production", data_dir=tmp_path)
+    settings = Settings(
+        database_url="postgresql://db/x",
+        kafka_bootstrap_servers="kafka:9092",
+        environment="production",
+        data_dir=tmp_path,
+    )
     with pytest.raises(RuntimeError, match="JWKS"):
         create_app(settings)
     create_app(settings.model_copy(update={"jwt_jwks_url": "https://idp.example/jwks"}))
