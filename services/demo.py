@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sys
 import time
 from collections.abc import Callable
@@ -39,7 +40,7 @@ MUNICIPALITIES = {
     "1702": "Steinkjer",
     "1724": "Verran",
     "1736": "Snåase - Snåsa",
-    "1756": "Inderøy",
+    "1729": "Inderøy",
     "1719": "Levanger",
 }
 WITHOUT_DECISION = "1736"
@@ -47,7 +48,7 @@ MAIN_CONTACTS = {
     "1702": ("Kari Nordmann", "kari.nordmann@example.org"),
     "1724": ("Ola Nordmann", "ola.nordmann@example.org"),
     "1736": ("Anne Eksempel", "anne.eksempel@example.org"),
-    "1756": ("Per Eksempel", "per.eksempel@example.org"),
+    "1729": ("Per Eksempel", "per.eksempel@example.org"),
     "1719": ("Lise Prøve", "lise.prove@example.org"),
 }
 
@@ -161,9 +162,10 @@ def run_demo(data_dir: str) -> int:
     async def main() -> int:
         urls = info["services"]
         async with (
-            httpx.AsyncClient(base_url=urls["registry"], timeout=30) as registry,
+            httpx.AsyncClient(base_url=urls["registry"], timeout=120) as registry,
             httpx.AsyncClient(base_url=urls["reporting"], timeout=30) as reporting,
         ):
+            await _municipalities(registry, _bearer(tokens("staff", None)))
             outcome = await play(registry, tokens)
             written = sum(len(v) for v in outcome.events.values()) + 1
             print(f"   The registry wrote {written} events through its outbox to Kafka.")
@@ -179,6 +181,39 @@ def run_demo(data_dir: str) -> int:
         return 0
 
     return asyncio.run(main())
+
+
+def klass_folder() -> Path | None:
+    """A folder of SSB KLASS responses: LIVSKRAFT_KLASS_DIR, or the shared data beside the project."""
+    configured = os.environ.get("LIVSKRAFT_KLASS_DIR")
+    folder = (
+        Path(configured) if configured else Path(__file__).resolve().parents[2] / "shared/data/municipalities"
+    )
+    return folder if folder.is_dir() else None
+
+
+async def _municipalities(registry: httpx.AsyncClient, staff: dict[str, str]) -> None:
+    """Step 0: the registry learns the municipalities through time, from SSB KLASS."""
+    folder = klass_folder()
+    source = {"source": "folder", "folder": str(folder)} if folder else {"source": "klass"}
+    answer = await registry.post("/municipalities/import", json=source, headers=staff)
+    if answer.status_code != 200:
+        print(
+            f"0. Municipalities not imported ({answer.json().get('detail')}); codes are checked for form only."
+        )
+        return
+    counts = answer.json()
+    print(
+        f"0. Imported municipalities from SSB KLASS ({folder or 'live API'}): {counts['registered']} new, "
+        f"{counts['changed']} changed, {counts['unchanged']} unchanged versions"
+    )
+    chain, ref = [], {"kommunenummer": "1702", "valid_on": "2010-01-20"}
+    while ref and len(chain) < 5:
+        version = (await registry.get(
+            f"/municipalities/{ref['kommunenummer']}?on={ref['valid_on']}", headers=staff)).json()
+        chain.append(f"{version['kommunenummer']} from {version['valid_from']}")
+        ref = version["successors"][0] if version["successors"] else None
+    print(f"   Steinkjer through time: {' -> '.join(chain)}")
 
 
 async def _wait_for_report(reporting: httpx.AsyncClient, outcome: Outcome, headers: dict[str, str]) -> dict:

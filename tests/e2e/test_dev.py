@@ -65,6 +65,7 @@ def test_dev_runs_every_service_the_demo_plays_the_scenario_and_ctrl_c_stops_all
             timeout=120,
         )
         assert demo.returncode == 0, demo.stdout + demo.stderr
+        assert "-> 5004 from 2018-01-01 -> 5006 from 2020-01-01" in demo.stdout  # KLASS, imported
         assert "1702 Steinkjer: confirmed, 2010/02" in demo.stdout
         assert "1736 Snåase - Snåsa: submitted, no decision" in demo.stdout
     finally:

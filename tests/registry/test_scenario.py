@@ -82,5 +82,5 @@ async def test_seed_scenario_steps_1_and_2(start_service, token, bootstrap):
         "1719": 1,
         "1724": 1,
         "1736": 0,
-        "1756": 1,
+        "1729": 1,
     }
