@@ -199,7 +199,8 @@ async def _municipalities(registry: httpx.AsyncClient, staff: dict[str, str]) ->
     answer = await registry.post("/municipalities/import", json=source, headers=staff)
     if answer.status_code != 200:
         print(
-            f"0. Municipalities not imported ({answer.json().get('detail')}); codes are checked for form only."
+            f"0. Municipalities not imported ({answer.json().get('detail')}); "
+            "codes are checked for form only."
         )
         return
     counts = answer.json()
@@ -209,8 +210,9 @@ async def _municipalities(registry: httpx.AsyncClient, staff: dict[str, str]) ->
     )
     chain, ref = [], {"kommunenummer": "1702", "valid_on": "2010-01-20"}
     while ref and len(chain) < 5:
-        version = (await registry.get(
-            f"/municipalities/{ref['kommunenummer']}?on={ref['valid_on']}", headers=staff)).json()
+        version = (
+            await registry.get(f"/municipalities/{ref['kommunenummer']}?on={ref['valid_on']}", headers=staff)
+        ).json()
         chain.append(f"{version['kommunenummer']} from {version['valid_from']}")
         ref = version["successors"][0] if version["successors"] else None
     print(f"   Steinkjer through time: {' -> '.join(chain)}")

@@ -24,10 +24,11 @@ from livskraft_contracts import (
     MunicipalityRef,
     Theme,
 )
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from services.runtime.auth import ADMIN, READ, WRITE, Principal, ensure_can_act_for, require
 from services.runtime.clock import Clock
+from services.runtime.inputs import Body, IsoDate
 from services.runtime.problems import Problem, field_error
 
 from . import domain, municipalities, store
@@ -41,18 +42,14 @@ Writer = Annotated[Principal, Depends(require(WRITE))]
 Reader = Annotated[Principal, Depends(require(READ))]
 
 
-class Body(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
 class NetworkIn(Body):
     name: str = Field(min_length=1, max_length=200)
     themes: list[Theme] = Field(min_length=2, max_length=6, description="two or more, distinct")
     county: Fylkesnummer | None = None
     region: str | None = Field(default=None, max_length=200)
-    period_start: date
-    period_end: date
-    enrolment_deadline: date
+    period_start: IsoDate
+    period_end: IsoDate
+    enrolment_deadline: IsoDate
     target_size_min: int = Field(default=5, ge=1, le=50)
     target_size_max: int = Field(default=7, ge=1, le=50)
     draft: bool = Field(default=False, description="keep it private to staff until opened")
@@ -77,9 +74,9 @@ class ExternalReference(Body):
 
 class DecisionIn(Body):
     body: DecisionBody
-    meeting_date: date
+    meeting_date: IsoDate
     case_number: str = Field(pattern=r"^[0-9]{4}/[0-9]{1,6}$", description="year/sequence, e.g. 2010/17")
-    decision_date: date
+    decision_date: IsoDate
     final: bool
     summary: str = Field(max_length=2000)
     external_reference: ExternalReference | None = None

@@ -16,10 +16,11 @@ import asyncpg
 import httpx
 from fastapi import APIRouter, Depends, Path, Query, Request
 from livskraft_contracts import MunicipalityRef
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, Field, ValidationError
 
 from services.runtime.auth import ADMIN, READ, Principal, require
 from services.runtime.clock import Clock
+from services.runtime.inputs import Body, IsoDate
 from services.runtime.problems import Problem, field_error
 
 from . import klass, municipalities
@@ -32,18 +33,16 @@ router = APIRouter(tags=["municipalities"])
 KommunePath = Annotated[str, Path(pattern=r"^[0-9]{4}$", description="kommunenummer, 4 digits")]
 FylkePath = Annotated[str, Path(pattern=r"^[0-9]{2}$", description="fylkesnummer, 2 digits")]
 OnDay = Annotated[
-    date | None, Query(description="the day asked about (YYYY-MM-DD); the service's today if left out")
+    IsoDate | None, Query(description="the day asked about (YYYY-MM-DD); the service's today if left out")
 ]
 
 
 # --- Bodies and answers ----------------------------------------------------------------------
 
 
-class ImportIn(BaseModel):
+class ImportIn(Body):
     """Where the KLASS data comes from: a folder of saved API responses on the server
     (shared/data/municipalities's layout), or the live SSB KLASS API."""
-
-    model_config = ConfigDict(extra="forbid")
 
     source: Literal["folder", "klass"]
     folder: str | None = Field(

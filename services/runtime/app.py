@@ -104,6 +104,7 @@ def build_app(spec: ServiceSpec, settings: Settings) -> FastAPI:
         description=spec.description,
         lifespan=lifespan,
         openapi_tags=list(spec.tags) or None,
+        responses=problems.RESPONSES,
     )
     app.state.settings = settings
     app.state.clock = Clock(settings.today)

@@ -2,14 +2,52 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 PROBLEM_JSON = "application/problem+json"
+log = logging.getLogger(__name__)
+
+
+class FieldError(BaseModel):
+    field: str
+    message: str
+
+
+class ProblemDetails(BaseModel):
+    """RFC 9457 problem details, as every error answer carries them."""
+
+    type: str = "about:blank"
+    title: str
+    status: int
+    instance: str
+    detail: str | None = None
+    errors: list[FieldError] = []
+
+
+_DESCRIPTIONS = {
+    400: "Bad request",
+    401: "No valid bearer token",
+    403: "Not allowed for this token",
+    404: "Not found",
+    409: "Refused in the current state",
+    422: "Invalid input; `errors` name the fields",
+}
+RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {
+        "model": ProblemDetails,
+        "description": description,
+        "content": {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/ProblemDetails"}}},
+    }
+    for status, description in _DESCRIPTIONS.items()
+}
+"""The error answers every operation may give, for the OpenAPI document."""
 
 
 class Problem(Exception):
@@ -70,12 +108,19 @@ def install(app: FastAPI) -> None:
         errors = []
         for err in exc.errors():
             loc = [str(p) for p in err.get("loc", ())]
-            if loc and loc[0] in ("body", "query", "path", "header"):
+            if err.get("type") == "json_invalid":
+                loc = ["body"]  # the body is not JSON at all
+            elif loc and loc[0] in ("body", "query", "path", "header"):
                 loc = loc[1:] if len(loc) > 1 else loc
             errors.append({"field": ".".join(loc) or "body", "message": str(err.get("msg", ""))})
         detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
         problem = Problem(422, "Invalid request", detail, errors=errors)
         return _response(problem, request)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unexpected error answering %s %s", request.method, request.url.path)
+        return _response(Problem(500, "Internal Server Error", "The error is logged"), request)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:

@@ -27,6 +27,10 @@ from tests.kafka_reader import header, read_records
         ({"period_end": "2009-12-31"}, "period_end"),
         ({"name": ""}, "name"),
         ({"surprise": 1}, "surprise"),
+        ({"name": "Nett\x00verk"}, "name"),  # PostgreSQL cannot store NUL: a 422, not a 500
+        ({"region": "Nord-\x00Trøndelag"}, "region"),
+        ({"enrolment_deadline": 0}, "enrolment_deadline"),  # not a Unix timestamp
+        ({"period_start": "1262304000"}, "period_start"),
     ],
 )
 async def test_invalid_command_is_refused_naming_the_field_and_changes_nothing(
@@ -49,6 +53,26 @@ async def test_invalid_command_is_refused_naming_the_field_and_changes_nothing(
         assert await conn.fetchval("SELECT count(*) FROM outbox") == 0
     finally:
         await conn.close()
+
+
+async def test_a_body_that_is_not_json_is_refused_naming_the_body(start_service, token):
+    registry = await start_service("registry")
+    answer = await registry.post(
+        "/networks",
+        content=b'{"name": ',
+        headers={"Authorization": f"Bearer {token('staff')}", "Content-Type": "application/json"},
+    )
+    assert answer.status_code == 422
+    assert answer.json()["errors"][0]["field"] == "body"
+
+
+async def test_the_openapi_document_declares_the_problem_answers(start_service):
+    registry = await start_service("registry")
+    document = (await registry.get("/openapi.json")).json()
+    create = document["paths"]["/networks"]["post"]["responses"]
+    for status in ("401", "403", "409", "422"):
+        assert "application/problem+json" in create[status]["content"], status
+    assert set(document["components"]["schemas"]["ProblemDetails"]["required"]) >= {"title", "status"}
 
 
 async def test_unreadable_records_go_to_the_dead_letter_topic_and_the_consumer_goes_on(
