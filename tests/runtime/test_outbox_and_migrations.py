@@ -1,0 +1,100 @@
+"""The outbox relay and the migrations, against the real database and Kafka."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import asyncpg
+from livskraft_contracts import CloudEvent, NetworkClosed
+
+from services.registry.app import SPEC as REGISTRY
+from services.runtime import db, outbox
+from services.runtime.embedded_kafka import ERR_NOT_LEADER_OR_FOLLOWER, PRODUCE
+from services.runtime.kafka import make_producer
+from tests.kafka_reader import header, read_records
+
+
+def closing(network_id: uuid.UUID, sequence: int) -> CloudEvent:
+    return CloudEvent.wrap(NetworkClosed(network_id=network_id, reason="completed"), sequence=sequence)
+
+
+async def test_migrations_apply_once_when_replicas_start_together(new_database):
+    url = await new_database("registry")
+    pools = [await db.create_pool(url) for _ in range(3)]
+    try:
+        applied = await asyncio.gather(*(db.migrate(p, REGISTRY.migrations) for p in pools))
+        assert sorted(len(a) for a in applied)[:2] == [0, 0]  # one replica applied them all
+        assert max(len(a) for a in applied) == len(db.migration_files(REGISTRY.migrations))
+        assert await db.migrate(pools[0], REGISTRY.migrations) == []
+    finally:
+        for pool in pools:
+            await pool.close()
+
+
+async def test_a_relay_skips_a_key_whose_earlier_event_another_relay_holds(new_database, bootstrap):
+    url = await new_database("registry")
+    pool = await db.create_pool(url)
+    await db.migrate(pool, REGISTRY.migrations)
+    held, free = uuid.uuid4(), uuid.uuid4()
+    async with pool.acquire() as conn, conn.transaction():
+        await outbox.write(conn, [closing(held, 1), closing(free, 1), closing(held, 2)])
+    producer = make_producer(bootstrap)
+    await producer.start()
+    relay = outbox.OutboxRelay(pool, url, producer, service="test")
+    other_relay = await asyncpg.connect(url)
+    try:
+        # Another replica has claimed the held key's first event and not yet committed.
+        claim = other_relay.transaction()
+        await claim.start()
+        await other_relay.execute(
+            "SELECT 1 FROM outbox WHERE aggregate_id = $1 AND position = "
+            "(SELECT min(position) FROM outbox WHERE aggregate_id = $1) FOR UPDATE",
+            str(held),
+        )
+        assert await relay.relay_once() == 1  # only the free key; not the held key's second event
+        published = await other_relay.fetch("SELECT aggregate_id FROM outbox WHERE published_at IS NOT NULL")
+        assert [r["aggregate_id"] for r in published] == [str(free)]
+        await claim.rollback()  # that replica died; its claim is released
+        assert await relay.relay_once() == 2
+    finally:
+        await other_relay.close()
+    records = await read_records(
+        bootstrap, NetworkClosed.topic(), until=lambda rs: sum(r.key == str(held).encode() for r in rs) == 2
+    )
+    assert [header(r, "ce_sequence") for r in records if r.key == str(held).encode()] == ["1", "2"]
+    await producer.stop()
+    await pool.close()
+
+
+async def test_the_relay_rides_out_produce_errors_without_loss(new_database, bootstrap, mock_cluster):
+    url = await new_database("registry")
+    pool = await db.create_pool(url)
+    await db.migrate(pool, REGISTRY.migrations)
+    network = uuid.uuid4()
+    events = [closing(network, i) for i in range(1, 21)]
+    async with pool.acquire() as conn, conn.transaction():
+        await outbox.write(conn, events)
+    producer = make_producer(bootstrap)
+    await producer.start()
+    mock_cluster.push_request_errors(PRODUCE, [ERR_NOT_LEADER_OR_FOLLOWER] * 3)
+    relay = outbox.OutboxRelay(pool, url, producer, service="test", poll_interval_s=0.1)
+    task = asyncio.create_task(relay.run())
+    try:
+        records = await read_records(
+            bootstrap,
+            NetworkClosed.topic(),
+            until=lambda rs: {header(r, "ce_id") for r in rs} >= {e.id for e in events},
+        )
+        mine = [r for r in records if r.key == str(network).encode()]
+        sequences = [int(header(r, "ce_sequence")) for r in mine]
+        assert sorted(set(sequences)) == list(range(1, 21))
+        assert sequences == sorted(sequences)  # in order per key, duplicates (if any) next to each other
+        async with pool.acquire() as conn:
+            assert await conn.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL") == 0
+    finally:
+        mock_cluster.clear_request_errors(PRODUCE)
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await producer.stop()
+        await pool.close()
