@@ -14,13 +14,14 @@ import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from livskraft_contracts import Event
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from . import db, metrics, problems
+from . import asyncapi, db, metrics, problems
 from .auth import verifier_from_settings
 from .clock import Clock
 from .consumer import EventConsumer, Handler
@@ -112,6 +113,12 @@ def build_app(spec: ServiceSpec, settings: Settings) -> FastAPI:
     problems.install(app)
     _install_http_metrics(app, spec.name)
     app.include_router(_probes())
+
+    @app.get("/asyncapi.json", include_in_schema=False)
+    async def asyncapi_document() -> dict[str, Any]:
+        """The events this service publishes and consumes (AsyncAPI 3.0)."""
+        return asyncapi.document(spec.name, spec.consumes, spec.description)
+
     for router in spec.routers:
         app.include_router(router)
     return app

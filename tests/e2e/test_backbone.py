@@ -84,3 +84,20 @@ async def test_command_becomes_event_that_reporting_applies(start_service, token
         bootstrap, NetworkCreated.topic(), until=lambda rs: any(r.key == network_id.encode() for r in rs)
     )
     assert sum(r.key == network_id.encode() for r in network_records) == 1
+
+
+async def test_each_service_serves_the_asyncapi_document_of_its_events(start_service):
+    registry = await start_service("registry")
+    reporting = await start_service("reporting")
+    published = (await registry.get("/asyncapi.json")).json()
+    assert published["asyncapi"] == "3.0.0"
+    decision = published["channels"]["DecisionRecorded"]
+    assert decision["address"] == "livskraft.registry.decision-recorded.v1"
+    message = decision["messages"]["DecisionRecorded"]
+    assert "case_number" in message["payload"]["properties"]
+    assert "ce_id" in message["headers"]["required"]
+    assert published["operations"]["sendDecisionRecorded"]["action"] == "send"
+    received = (await reporting.get("/asyncapi.json")).json()
+    assert received["operations"]["receiveDecisionRecorded"]["action"] == "receive"
+    sends = {name for name, op in received["operations"].items() if op["action"] == "send"}
+    assert sends == {"sendIndicatorReported", "sendStatisticsPublished"}  # reporting's own contract
