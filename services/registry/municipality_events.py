@@ -26,7 +26,7 @@ from livskraft_contracts import (
 )
 from livskraft_contracts.registry import MunicipalityFacts
 
-from services.runtime import outbox
+from services.runtime import outbox, tracing
 
 from .klass import CountyVersion, Kommuneinndeling, MunicipalityVersion
 from .municipalities import ImportedVersion, ImportResult, import_kommuneinndeling
@@ -74,7 +74,9 @@ def numbered(events: Sequence[MunicipalityFacts], first: Mapping[str, int]) -> l
     following = dict(first)
     envelopes = []
     for event in events:
-        envelopes.append(CloudEvent.wrap(event, sequence=following[event.kommunenummer]))
+        envelopes.append(
+            CloudEvent.wrap(event, sequence=following[event.kommunenummer], traceparent=tracing.current())
+        )
         following[event.kommunenummer] += 1
     return envelopes
 

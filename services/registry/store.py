@@ -23,7 +23,7 @@ from livskraft_contracts import (
     Theme,
 )
 
-from services.runtime import outbox
+from services.runtime import outbox, tracing
 
 from .domain import STATUS_AFTER, Enrolment, EnrolmentStatus, Network
 
@@ -186,7 +186,10 @@ async def commit_events(
 ) -> list[CloudEvent]:
     """Apply the events to the tables, number them in the network's sequence, and write them to
     the outbox and the audit log."""
-    envelopes = [CloudEvent.wrap(event, sequence=network.sequence + i) for i, event in enumerate(events, 1)]
+    envelopes = [
+        CloudEvent.wrap(event, sequence=network.sequence + i, traceparent=tracing.current())
+        for i, event in enumerate(events, 1)
+    ]
     for event in events:
         await _apply(conn, event, late_override=bool(getattr(event, "late_override", False)))
     network.sequence += len(events)

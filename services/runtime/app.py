@@ -21,7 +21,7 @@ from fastapi.responses import JSONResponse
 from livskraft_contracts import Event
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from . import asyncapi, db, metrics, problems
+from . import asyncapi, db, metrics, problems, tracing
 from .auth import verifier_from_settings
 from .clock import Clock
 from .consumer import EventConsumer, Handler
@@ -161,7 +161,9 @@ def _install_http_metrics(app: FastAPI, service: str) -> None:
     @app.middleware("http")
     async def count_requests(request: Request, call_next):  # type: ignore[no-untyped-def]
         started = time.perf_counter()
+        traceparent = tracing.begin(request.headers.get("traceparent"))
         response = await call_next(request)
+        response.headers["traceparent"] = traceparent
         route = getattr(request.scope.get("route"), "path", "unmatched")
         metrics.HTTP_REQUESTS.labels(service, request.method, route, str(response.status_code)).inc()
         metrics.HTTP_SECONDS.labels(service, request.method, route).observe(time.perf_counter() - started)

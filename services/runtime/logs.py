@@ -9,6 +9,8 @@ import json
 import logging
 from datetime import UTC, datetime
 
+from . import tracing
+
 
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
@@ -18,9 +20,11 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage(),
         }
-        for key in ("service", "event_id", "trace_id"):
+        for key in ("service", "event_id"):
             if hasattr(record, key):
                 entry[key] = getattr(record, key)
+        if trace := tracing.trace_id():
+            entry["trace_id"] = trace
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
         return json.dumps(entry, ensure_ascii=False)

@@ -42,8 +42,11 @@ async def test_command_becomes_event_that_reporting_applies(start_service, token
         f"/networks/{network_id}/enrolments", json={"kommunenummer": "1702"}, headers=steinkjer
     )
     assert enrolled.status_code == 201, enrolled.text
+    traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
     decided = await registry.post(
-        f"/networks/{network_id}/enrolments/1702/decisions", json=DECISION, headers=steinkjer
+        f"/networks/{network_id}/enrolments/1702/decisions",
+        json=DECISION,
+        headers={**steinkjer, "traceparent": traceparent},
     )
     assert decided.status_code == 201, decided.text
     decision_event_id = decided.json()["event_ids"][0]
@@ -56,6 +59,7 @@ async def test_command_becomes_event_that_reporting_applies(start_service, token
     )
     record = next(r for r in records if header(r, "ce_id") == decision_event_id)
     assert record.key == network_id.encode()
+    assert header(record, "ce_traceparent") == traceparent  # the caller's trace travels on
     event = from_binary_event(KafkaMessage(headers=dict(record.headers), key=record.key, value=record.value))
     assert event.get_type() == "no.ks.livskraft.registry.DecisionRecorded.v1"
     assert event.get_id() == decision_event_id
