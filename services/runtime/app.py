@@ -89,6 +89,8 @@ def build_app(spec: ServiceSpec, settings: Settings) -> FastAPI:
             tasks.append(asyncio.create_task(consumer.run(), name=f"{spec.name}-consumer"))
         app.state.pool, app.state.producer, app.state.relay = pool, producer, relay
         app.state.consumer = consumer
+        for task in tasks:
+            task.add_done_callback(lambda t: _stopped(app, t))
         try:
             yield
         finally:
@@ -124,13 +126,25 @@ def build_app(spec: ServiceSpec, settings: Settings) -> FastAPI:
     return app
 
 
+def _stopped(app: FastAPI, task: asyncio.Task[None]) -> None:
+    """The relay and the consumer run until shutdown; if one ends sooner, the pod must restart."""
+    if task.cancelled():
+        return
+    error = task.exception()
+    app.state.broken = f"{task.get_name()} stopped: {error!r}"
+    log.critical("%s; /healthz now fails so the service is restarted", app.state.broken, exc_info=error)
+
+
 def _probes() -> APIRouter:
     router = APIRouter(tags=["operations"])
 
     @router.get("/healthz", include_in_schema=False)
-    async def healthz() -> dict[str, str]:
-        """Alive: the event loop answers."""
-        return {"status": "ok"}
+    async def healthz(request: Request) -> JSONResponse:
+        """Alive: the event loop answers, and the relay and consumer still run."""
+        broken = getattr(request.app.state, "broken", None)
+        if broken:
+            return JSONResponse({"status": "broken", "reason": broken}, status_code=503)
+        return JSONResponse({"status": "ok"})
 
     @router.get("/readyz", include_in_schema=False)
     async def readyz(request: Request) -> JSONResponse:
@@ -139,6 +153,7 @@ def _probes() -> APIRouter:
             "database": await db.ping(request.app.state.pool),
             "kafka": await _kafka_ping(request.app.state.producer),
         }
+        checks["running"] = not getattr(request.app.state, "broken", None)
         status = 200 if all(checks.values()) else 503
         return JSONResponse({"ready": status == 200, "checks": checks}, status_code=status)
 

@@ -40,18 +40,31 @@ Handler = Callable[[asyncpg.Connection, list[CloudEvent]], Awaitable[None]]
 
 TRANSIENT = (
     OSError,
+    TimeoutError,
     asyncpg.InterfaceError,
     asyncpg.PostgresConnectionError,
-    asyncpg.exceptions.AdminShutdownError,
-    asyncpg.exceptions.CannotConnectNowError,
+    asyncpg.exceptions.OperatorInterventionError,  # admin shutdown, cannot connect now, query canceled
+    asyncpg.exceptions.TransactionRollbackError,  # deadlock, serialization failure
+    asyncpg.exceptions.InsufficientResourcesError,  # too many connections, disk full
     KafkaError,
 )
+"""Failures of the moment, not of the event: the batch is read again, never dead-lettered."""
 
 
 @dataclass(frozen=True)
 class DeadLetter:
     record: ConsumerRecord
     reason: str
+
+    @property
+    def key_text(self) -> str | None:
+        """The record key as text for the dead_letters table (PostgreSQL text holds no NUL)."""
+        key = self.record.key
+        return key.decode(errors="replace").replace("\x00", "\ufffd") if key is not None else None
+
+    @property
+    def reason_text(self) -> str:
+        return self.reason.replace("\x00", "\\x00")
 
 
 _INBOX = """
@@ -110,27 +123,43 @@ class EventConsumer:
         await self._kafka.stop()
 
     async def run(self) -> None:
-        """Consume until cancelled."""
+        """Consume until cancelled. Nothing else ends it: a batch that fails is read again, after
+        a pause that grows with each failure (the lag metric shows a consumer that is stuck)."""
         failures = 0
         while True:
-            batch = await self._kafka.getmany(timeout_ms=1000, max_records=self._batch_size)
-            records = [r for partition in batch.values() for r in partition]
-            if not records:
-                continue
+            records: list[ConsumerRecord] = []
             try:
-                await self.process(records)
+                batch = await self._kafka.getmany(timeout_ms=1000, max_records=self._batch_size)
+                records = [r for partition in batch.values() for r in partition]
+                if records:
+                    await self.process(records)
+                    await self._commit(records)
+                    await self._observe_lag()
                 failures = 0
-            except TRANSIENT as exc:
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
                 failures += 1
-                log.warning("consumer %s: %r; will read the batch again", self._name, exc)
+                if isinstance(exc, TRANSIENT):
+                    log.warning("consumer %s: %r; will read the batch again", self._name, exc)
+                else:
+                    log.exception("consumer %s: unexpected failure; will read the batch again", self._name)
                 self._rewind(records)
-                await asyncio.sleep(min(0.1 * 2**failures, 5.0))
-                continue
-            try:
-                await self._kafka.commit()
-            except CommitFailedError as exc:  # partitions moved: the new owner's inbox dedups
-                log.info("consumer %s: commit after rebalance failed: %s", self._name, exc)
-            await self._observe_lag()
+                await asyncio.sleep(min(0.1 * 2**failures, 30.0))
+
+    async def _commit(self, records: list[ConsumerRecord]) -> None:
+        """Commit past these records, on the partitions this consumer still owns."""
+        offsets: dict[TopicPartition, int] = {}
+        for r in records:
+            tp = TopicPartition(r.topic, r.partition)
+            offsets[tp] = max(offsets.get(tp, 0), r.offset + 1)
+        owned = self._kafka.assignment()
+        offsets = {tp: offset for tp, offset in offsets.items() if tp in owned}
+        try:
+            if offsets:
+                await self._kafka.commit(offsets)
+        except CommitFailedError as exc:  # partitions moved: the new owner's inbox dedups
+            log.info("consumer %s: commit after rebalance failed: %s", self._name, exc)
 
     async def process(self, records: list[ConsumerRecord]) -> None:
         """Steps 1-3 for one batch (offsets are the caller's)."""
@@ -211,8 +240,8 @@ class EventConsumer:
                 [d.record.topic for d in dead],
                 [d.record.partition for d in dead],
                 [d.record.offset for d in dead],
-                [d.record.key.decode(errors="replace") if d.record.key else None for d in dead],
-                [d.reason for d in dead],
+                [d.key_text for d in dead],
+                [d.reason_text for d in dead],
             )
         return applied
 
@@ -238,8 +267,10 @@ class EventConsumer:
         for r in records:
             tp = TopicPartition(r.topic, r.partition)
             first[tp] = min(first.get(tp, r.offset), r.offset)
+        owned = self._kafka.assignment()
         for tp, offset in first.items():
-            self._kafka.seek(tp, offset)
+            if tp in owned:  # a partition taken away meanwhile is read from its commit by the new owner
+                self._kafka.seek(tp, offset)
 
     async def _observe_lag(self) -> None:
         for tp in self._kafka.assignment():

@@ -22,6 +22,9 @@ HANDLER_SECONDS = Histogram(
 DEAD_LETTERS = Counter(
     "livskraft_dead_letters_total", "Records sent to the dead-letter topic", ["service", "topic"]
 )
+OUTBOX_PUBLISH_FAILURES = Counter(
+    "livskraft_outbox_publish_failures_total", "Relay batches that Kafka did not acknowledge", ["service"]
+)
 OUTBOX_BACKLOG = Gauge("livskraft_outbox_backlog", "Unpublished outbox rows", ["service"])
 OUTBOX_OLDEST_AGE = Gauge(
     "livskraft_outbox_oldest_age_seconds", "Age of the oldest unpublished outbox row", ["service"]

@@ -59,14 +59,16 @@ _CLAIM = """
     ORDER BY position LIMIT $1
     FOR UPDATE SKIP LOCKED
 """
-# Keys with an unpublished row before the first one we claimed: another relay holds it.
-_BLOCKED_KEYS = """
-    SELECT DISTINCT o.aggregate_id
-    FROM outbox o JOIN unnest($1::text[], $2::bigint[]) AS c(key, first_position)
-      ON o.aggregate_id = c.key
-    WHERE o.published_at IS NULL AND o.position < c.first_position
+# For each key we claimed, the first unpublished row of it that we did not claim: another relay
+# holds it. Our rows of that key from there on must wait, or the key's order would break.
+_FIRST_GAPS = """
+    SELECT aggregate_id, min(position) AS first_gap
+    FROM outbox
+    WHERE published_at IS NULL AND aggregate_id = ANY($1::text[]) AND NOT (position = ANY($2::bigint[]))
+    GROUP BY aggregate_id
 """
 _MARK = "UPDATE outbox SET published_at = now(), attempts = attempts + 1 WHERE position = ANY($1)"
+_FAILED = "UPDATE outbox SET attempts = attempts + 1 WHERE position = ANY($1)"
 
 
 def failpoint(name: str) -> None:
@@ -89,6 +91,7 @@ class OutboxRelay:
         service: str,
         batch_size: int = 500,
         poll_interval_s: float = 1.0,
+        publish_timeout_s: float = 30.0,
     ) -> None:
         self._pool, self._url, self._producer = pool, database_url, producer
         self._service = service
@@ -97,6 +100,8 @@ class OutboxRelay:
         self._wake = asyncio.Event()
         self._observed_at = 0.0
         self._purged_at = time.monotonic()
+        self._publish_timeout_s = publish_timeout_s
+        self._claimed: list[int] = []
 
     async def relay_once(self) -> int:
         """Publish one batch; return how many rows were published."""
@@ -105,6 +110,7 @@ class OutboxRelay:
             if not rows:
                 return 0
             rows = await self._in_key_order(conn, rows)
+            self._claimed = [r["position"] for r in rows]
             futures = []
             for row in rows:
                 headers = [(k, v.encode()) for k, v in row["headers"]]
@@ -113,7 +119,9 @@ class OutboxRelay:
                         row["topic"], row["payload"], key=row["aggregate_id"].encode(), headers=headers
                     )
                 )
-            await asyncio.gather(*futures)  # every ack, or an exception and a rollback
+            # Every ack, or an exception and a rollback. The idempotent producer never gives up
+            # by itself, so the relay does: its rows' locks must not be held through an outage.
+            await asyncio.wait_for(asyncio.gather(*futures), self._publish_timeout_s)
             failpoint("relay.after_publish")
             await conn.execute(_MARK, [r["position"] for r in rows])
         for row in rows:
@@ -123,13 +131,12 @@ class OutboxRelay:
     async def _in_key_order(
         self, conn: asyncpg.Connection, rows: list[asyncpg.Record]
     ) -> list[asyncpg.Record]:
-        first: dict[str, int] = {}
-        for row in rows:
-            first.setdefault(row["aggregate_id"], row["position"])
-        blocked = {
-            r["aggregate_id"] for r in await conn.fetch(_BLOCKED_KEYS, list(first), list(first.values()))
+        keys = list({r["aggregate_id"] for r in rows})
+        gaps = {
+            r["aggregate_id"]: r["first_gap"]
+            for r in await conn.fetch(_FIRST_GAPS, keys, [r["position"] for r in rows])
         }
-        return [r for r in rows if r["aggregate_id"] not in blocked]
+        return [r for r in rows if r["position"] < gaps.get(r["aggregate_id"], r["position"] + 1)]
 
     async def backlog(self) -> tuple[int, float]:
         """(unpublished rows, age in seconds of the oldest): for metrics and /readyz."""
@@ -154,9 +161,12 @@ class OutboxRelay:
                 except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
                     published, failures = 0, failures + 1
                     log.warning("outbox relay: %s; retrying", exc)
-                except Exception as exc:  # Kafka errors: the batch rolled back; try again
+                except Exception as exc:  # Kafka errors, time-outs: the batch rolled back; again
                     published, failures = 0, failures + 1
                     log.warning("outbox relay could not publish: %r; retrying", exc)
+                    await self._count_failure()
+                if listener is None or listener.is_closed():
+                    listener = await self._listen()  # after a database restart
                 if time.monotonic() - self._observed_at > 5:
                     await self._observe_backlog()
                 if time.monotonic() - self._purged_at > 3600:
@@ -181,6 +191,15 @@ class OutboxRelay:
         except (OSError, asyncpg.PostgresError) as exc:
             log.warning("outbox relay cannot LISTEN (%s); polling only", exc)
             return None
+
+    async def _count_failure(self) -> None:
+        """Note the failed attempt on the rows (`attempts` grows; operators alert on it)."""
+        metrics.OUTBOX_PUBLISH_FAILURES.labels(self._service).inc()
+        try:
+            async with self._pool.acquire() as conn:
+                await conn.execute(_FAILED, self._claimed)
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+            pass
 
     async def _purge(self) -> None:
         """Hourly: delete rows published a day ago, so the table stays small."""

@@ -192,3 +192,39 @@ async def test_a_handler_failing_on_one_event_dead_letters_it_alone_and_leaves_i
         await conn.close()
     assert reason.startswith("handler failed: UniqueViolationError")
     assert inboxed == {first.id, other.id}  # the failed one can be replayed once mended
+
+
+async def test_a_poison_record_with_a_nul_in_its_key_is_dead_lettered_and_the_consumer_goes_on(
+    start_service, bootstrap, new_database
+):
+    database = await new_database("reporting")
+    await start_service("reporting", database_url=database)
+    good = CloudEvent.wrap(
+        NetworkCreated(
+            network_id=uuid.uuid4(),
+            name="Etter nullbyten",
+            themes=["areal", "kulturarv"],
+            period_start=date(2010, 1, 1),
+            period_end=date(2010, 12, 31),
+            enrolment_deadline=date(2010, 2, 15),
+        ),
+        sequence=1,
+    )
+    key, value, headers = to_kafka(good)
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
+    await producer.start()
+    try:
+        poison_key = b"nett\x00verk-" + uuid.uuid4().hex.encode()
+        await producer.send_and_wait(NetworkCreated.topic(), b"\x00", key=poison_key, headers=headers)
+        await producer.send_and_wait(NetworkCreated.topic(), value, key=key, headers=headers)
+    finally:
+        await producer.stop()
+    conn = await asyncpg.connect(database)
+    try:
+        await eventually(
+            lambda: conn.fetchval("SELECT 1 FROM networks WHERE network_id = $1", good.data.network_id)
+        )
+        stored_key = poison_key.decode().replace("\x00", "\ufffd")
+        await eventually(lambda: conn.fetchval("SELECT 1 FROM dead_letters WHERE key = $1", stored_key))
+    finally:
+        await conn.close()

@@ -12,6 +12,7 @@ from services.registry.app import SPEC as REGISTRY
 from services.runtime import db, outbox
 from services.runtime.embedded_kafka import ERR_NOT_LEADER_OR_FOLLOWER, PRODUCE
 from services.runtime.kafka import make_producer
+from tests.conftest import eventually
 from tests.kafka_reader import header, read_records
 
 
@@ -98,3 +99,76 @@ async def test_the_relay_rides_out_produce_errors_without_loss(new_database, boo
         await asyncio.gather(task, return_exceptions=True)
         await producer.stop()
         await pool.close()
+
+
+async def test_a_relay_stops_a_key_at_the_first_event_another_relay_holds(new_database, bootstrap):
+    """K1, K2, K3 of one key; another relay holds K2: this relay may publish K1, not K3."""
+    url = await new_database("registry")
+    pool = await db.create_pool(url)
+    await db.migrate(pool, REGISTRY.migrations)
+    key = uuid.uuid4()
+    async with pool.acquire() as conn, conn.transaction():
+        await outbox.write(conn, [closing(key, 1), closing(key, 2), closing(key, 3)])
+    producer = make_producer(bootstrap)
+    await producer.start()
+    relay = outbox.OutboxRelay(pool, url, producer, service="test")
+    other_relay = await asyncpg.connect(url)
+    try:
+        claim = other_relay.transaction()
+        await claim.start()
+        await other_relay.execute(
+            "SELECT 1 FROM outbox WHERE position = (SELECT min(position) + 1 FROM outbox) FOR UPDATE"
+        )
+        assert await relay.relay_once() == 1
+        assert await other_relay.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL") == 2
+        await claim.rollback()
+        assert await relay.relay_once() == 2
+    finally:
+        await other_relay.close()
+    records = await read_records(
+        bootstrap, NetworkClosed.topic(), until=lambda rs: sum(r.key == str(key).encode() for r in rs) == 3
+    )
+    assert [header(r, "ce_sequence") for r in records if r.key == str(key).encode()] == ["1", "2", "3"]
+    await producer.stop()
+    await pool.close()
+
+
+async def test_with_every_broker_down_the_relay_gives_up_counts_the_attempt_and_publishes_later(
+    new_database, bootstrap, mock_cluster
+):
+    url = await new_database("registry")
+    pool = await db.create_pool(url)
+    await db.migrate(pool, REGISTRY.migrations)
+    key = uuid.uuid4()
+    events = [closing(key, i) for i in range(1, 6)]
+    producer = make_producer(bootstrap)
+    await producer.start()
+    relay = outbox.OutboxRelay(pool, url, producer, service="test", poll_interval_s=0.1, publish_timeout_s=1)
+    mock_cluster.set_broker_down(-1)
+    task = asyncio.create_task(relay.run())
+    try:
+        async with pool.acquire() as conn, conn.transaction():
+            await outbox.write(conn, events)
+        async with pool.acquire() as conn:
+            await eventually(lambda: conn.fetchval("SELECT min(attempts) > 0 FROM outbox"))
+            assert await conn.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NOT NULL") == 0
+        mock_cluster.set_broker_up(-1)
+        async with pool.acquire() as conn:
+            await eventually(
+                lambda: conn.fetchval("SELECT count(*) = 0 FROM outbox WHERE published_at IS NULL"),
+                timeout=60,
+            )
+    finally:
+        mock_cluster.set_broker_up(-1)
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    records = await read_records(
+        bootstrap,
+        NetworkClosed.topic(),
+        until=lambda rs: {header(r, "ce_id") for r in rs} >= {e.id for e in events},
+        timeout=60,
+    )
+    sequences = [int(header(r, "ce_sequence")) for r in records if r.key == str(key).encode()]
+    assert sorted(set(sequences)) == [1, 2, 3, 4, 5]  # none lost; copies are the inbox's to drop
+    await producer.stop()
+    await pool.close()

@@ -69,3 +69,27 @@ def test_production_refuses_to_start_without_a_jwks_url(tmp_path):
     with pytest.raises(RuntimeError, match="JWKS"):
         create_app(settings)
     create_app(settings.model_copy(update={"jwt_jwks_url": "https://idp.example/jwks"}))
+
+
+async def test_a_background_task_that_dies_makes_the_service_unhealthy(tmp_path):
+    import asyncio
+
+    import httpx
+
+    from services.runtime.app import _stopped
+
+    app = create_app(
+        Settings(database_url="postgresql://db/x", kafka_bootstrap_servers="k:9092", data_dir=tmp_path)
+    )
+    client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test")
+
+    async def relay() -> None:
+        raise RuntimeError("lost the database for good")
+
+    assert (await client.get("/healthz")).status_code == 200
+    task = asyncio.create_task(relay(), name="registry-relay")
+    await asyncio.gather(task, return_exceptions=True)
+    _stopped(app, task)
+    answer = await client.get("/healthz")
+    assert answer.status_code == 503
+    assert "registry-relay stopped: RuntimeError('lost the database for good')" in answer.json()["reason"]
