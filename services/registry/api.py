@@ -166,7 +166,7 @@ class EnrolmentHistory(BaseModel):
 
 class AuditEntry(BaseModel):
     at: datetime
-    actor: str
+    actor: str | None = Field(description="the token's subject; shown to programme staff only")
     actor_role: str
     action: str
     kommunenummer: str | None
@@ -316,11 +316,16 @@ async def get_network(network_id: NetworkId, pool: Pool, clock: Today, who: Read
 
 @router.get("/networks/{network_id}/history", response_model=list[AuditEntry], tags=["networks"])
 async def history(network_id: NetworkId, pool: Pool, who: Reader) -> list[AuditEntry]:
-    """Who did what, when: every change to the network and its enrolments."""
+    """Who did what, when: every change to the network and its enrolments. The actor (a token's
+    subject) is shown to programme staff only; drafts' history too."""
     async with pool.acquire() as conn:
-        if await conn.fetchval("SELECT 1 FROM networks WHERE id = $1", network_id) is None:
+        published = await conn.fetchval("SELECT published FROM networks WHERE id = $1", network_id)
+        if published is None or not (published or who.is_staff):
             raise Problem(404, "Not Found", f"no network {network_id}")
-        return [AuditEntry.model_validate(r) for r in await store.audit_history(conn, network_id)]
+        entries = [AuditEntry.model_validate(r) for r in await store.audit_history(conn, network_id)]
+    if not who.is_staff:
+        entries = [e.model_copy(update={"actor": None}) for e in entries]
+    return entries
 
 
 @router.get("/overview", response_model=list[NetworkOverview], tags=["coordinator"])

@@ -171,6 +171,8 @@ def enrol(
 
 def withdraw(network: Network, current: Enrolment | None) -> list[Event]:
     """Leave the network; the enrolment, its decisions and contacts stay in the history."""
+    if network.closed:
+        raise Refused("network_id", "the network is closed", 409)
     if current is None or not current.active:
         raise Refused("kommunenummer", "the municipality has no enrolment to withdraw", 409)
     return [EnrolmentWithdrawn(network_id=network.id, municipality=current.municipality)]

@@ -82,7 +82,8 @@ async def get_enrolment(
     row = await conn.fetchrow(
         """SELECT e.*,
                   EXISTS (SELECT 1 FROM decisions d WHERE d.network_id = e.network_id
-                          AND d.kommunenummer = e.kommunenummer AND d.final) AS has_final_decision,
+                          AND d.kommunenummer = e.kommunenummer AND d.final
+                          AND d.recorded_at >= e.submitted_at) AS has_final_decision,
                   ARRAY(SELECT DISTINCT c.role FROM contacts c WHERE c.network_id = e.network_id
                         AND c.kommunenummer = e.kommunenummer) AS roles
            FROM enrolments e WHERE e.network_id = $1 AND e.kommunenummer = $2""",
@@ -167,11 +168,13 @@ async def _apply(conn: asyncpg.Connection, event: Event, late_override: bool) ->
     if status is not None:
         ref: MunicipalityRef = event.municipality  # type: ignore[attr-defined]
         await conn.execute(
-            """INSERT INTO enrolments (network_id, kommunenummer, valid_on, status, late_override)
-               VALUES ($1, $2, $3, $4, $5)
+            """INSERT INTO enrolments
+                   (network_id, kommunenummer, valid_on, status, late_override, submitted_at)
+               VALUES ($1, $2, $3, $4, $5, CASE WHEN $4 = 'submitted' THEN now() END)
                ON CONFLICT (network_id, kommunenummer) DO UPDATE
                SET valid_on = EXCLUDED.valid_on, status = EXCLUDED.status,
                    late_override = enrolments.late_override OR EXCLUDED.late_override,
+                   submitted_at = coalesce(EXCLUDED.submitted_at, enrolments.submitted_at),
                    updated_at = now()""",
             event.network_id,
             ref.kommunenummer,
@@ -246,7 +249,8 @@ async def members(conn: asyncpg.Connection, network_id: uuid.UUID) -> list[dict[
                   (SELECT count(*) FROM decisions d WHERE d.network_id = e.network_id
                      AND d.kommunenummer = e.kommunenummer) AS decisions,
                   EXISTS (SELECT 1 FROM decisions d WHERE d.network_id = e.network_id
-                     AND d.kommunenummer = e.kommunenummer AND d.final) AS has_final_decision,
+                     AND d.kommunenummer = e.kommunenummer AND d.final
+                          AND d.recorded_at >= e.submitted_at) AS has_final_decision,
                   EXISTS (SELECT 1 FROM contacts c WHERE c.network_id = e.network_id
                      AND c.kommunenummer = e.kommunenummer AND c.role = 'main-contact') AS has_main_contact
            FROM enrolments e WHERE e.network_id = $1 ORDER BY e.kommunenummer""",

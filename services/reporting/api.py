@@ -37,6 +37,7 @@ class NetworkReport(BaseModel):
     themes: list[str]
     county: str | None
     enrolment_deadline: date
+    closed_reason: str | None = None
     members: list[MemberOut]
 
 
@@ -53,7 +54,10 @@ async def networks(pool: Pool, _: Reader) -> list[NetworkReport]:
     """Every network with its members and their decisions, as the events tell it."""
     async with pool.acquire() as conn:
         ids = [
-            r["network_id"] for r in await conn.fetch("SELECT network_id FROM networks ORDER BY created_at")
+            r["network_id"]
+            for r in await conn.fetch(
+                "SELECT network_id FROM networks WHERE name IS NOT NULL ORDER BY created_at"
+            )
         ]
         return [await _report(conn, i) for i in ids]
 
@@ -61,7 +65,12 @@ async def networks(pool: Pool, _: Reader) -> list[NetworkReport]:
 @router.get("/reports/networks/{network_id}", response_model=NetworkReport)
 async def network(network_id: Annotated[uuid.UUID, Path()], pool: Pool, _: Reader) -> NetworkReport:
     async with pool.acquire() as conn:
-        if await conn.fetchval("SELECT 1 FROM networks WHERE network_id = $1", network_id) is None:
+        if (
+            await conn.fetchval(
+                "SELECT 1 FROM networks WHERE network_id = $1 AND name IS NOT NULL", network_id
+            )
+            is None
+        ):
             raise Problem(404, "Not Found", f"no network {network_id} in the projection")
         return await _report(conn, network_id)
 
@@ -84,6 +93,7 @@ async def _report(conn: asyncpg.Connection, network_id: uuid.UUID) -> NetworkRep
         themes=row["themes"],
         county=row["county"],
         enrolment_deadline=row["enrolment_deadline"],
+        closed_reason=row["closed_reason"],
         members=[
             MemberOut(
                 kommunenummer=m["kommunenummer"],

@@ -27,11 +27,13 @@ from livskraft_contracts import (
 
 Row = tuple[Any, ...]
 
+# Events about one network come on several topics, in no set order: the latest by sequence wins.
 _MEMBER_STATUS = """
-    INSERT INTO members (network_id, kommunenummer, valid_on, status, enrolled_at)
-    VALUES ($1, $2, $3, $4, $5)
+    INSERT INTO members (network_id, kommunenummer, valid_on, status, enrolled_at, sequence)
+    VALUES ($1, $2, $3, $4, $5, $6)
     ON CONFLICT (network_id, kommunenummer) DO UPDATE
-    SET status = EXCLUDED.status, valid_on = EXCLUDED.valid_on
+    SET status = EXCLUDED.status, valid_on = EXCLUDED.valid_on, sequence = EXCLUDED.sequence
+    WHERE members.sequence < EXCLUDED.sequence
 """
 _STATUS = {
     MunicipalityInvited: "invited",
@@ -43,14 +45,19 @@ _STATUS = {
 
 def _member_row(e: CloudEvent) -> Row:
     ref = e.data.municipality  # type: ignore[attr-defined]
-    return (e.data.network_id, ref.kommunenummer, ref.valid_on, _STATUS[type(e.data)], e.time)  # type: ignore[attr-defined]
+    return (e.data.network_id, ref.kommunenummer, ref.valid_on, _STATUS[type(e.data)], e.time, e.sequence)  # type: ignore[attr-defined]
 
 
 _WRITES: dict[type[Event], tuple[str, Callable[[CloudEvent], Row]]] = {
     NetworkCreated: (
         """INSERT INTO networks (network_id, name, themes, county, region, period_start,
                                  period_end, enrolment_deadline, created_at)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)""",
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+           ON CONFLICT (network_id) DO UPDATE  -- its NetworkClosed came first
+           SET name = EXCLUDED.name, themes = EXCLUDED.themes, county = EXCLUDED.county,
+               region = EXCLUDED.region, period_start = EXCLUDED.period_start,
+               period_end = EXCLUDED.period_end, enrolment_deadline = EXCLUDED.enrolment_deadline,
+               created_at = EXCLUDED.created_at""",
         lambda e: (
             e.data.network_id,
             e.data.name,
@@ -68,7 +75,8 @@ _WRITES: dict[type[Event], tuple[str, Callable[[CloudEvent], Row]]] = {
         for event_type in (MunicipalityInvited, EnrolmentSubmitted, EnrolmentConfirmed, EnrolmentWithdrawn)
     },
     NetworkClosed: (
-        "UPDATE networks SET closed_reason = $2 WHERE network_id = $1",
+        """INSERT INTO networks (network_id, closed_reason) VALUES ($1, $2)
+           ON CONFLICT (network_id) DO UPDATE SET closed_reason = EXCLUDED.closed_reason""",
         lambda e: (e.data.network_id, str(e.data.reason)),
     ),
     DecisionRecorded: (

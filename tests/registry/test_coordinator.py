@@ -42,8 +42,21 @@ async def test_coordinator_sees_states_gaps_deadlines_and_history(start_service,
     ]
     assert {a["actor_role"] for a in audit if a["action"] == "EnrolmentWithdrawn"} == {"municipality"}
 
-    # Levanger may enrol again; its earlier decision still counts.
+    assert all(a["actor"] for a in audit)  # staff see who; others see roles only
+    seen_by_levanger = (await registry.get(f"/networks/{network}/history", headers=levanger)).json()
+    assert {a["actor"] for a in seen_by_levanger} == {None} and len(seen_by_levanger) == len(audit)
+
+    # Levanger may enrol again: submitted anew, and it needs a new decision to be confirmed.
     again = await registry.post(
         f"/networks/{network}/enrolments", json={"kommunenummer": "1719"}, headers=levanger
     )
     assert again.status_code == 201
+    history = (await registry.get("/enrolments?kommunenummer=1719", headers=levanger)).json()
+    assert [h["status"] for h in history] == ["submitted"]
+    contact = {"role": "project-group", "name": "Nils Prøve", "email": "nils@example.org"}
+    named = await registry.post(
+        f"/networks/{network}/enrolments/1719/contacts", json=contact, headers=levanger
+    )
+    assert [t.split(".")[-2] for t in named.json()["event_types"]] == ["ContactAssigned"]
+    [view] = [n for n in (await registry.get("/overview", headers=staff)).json() if n["id"] == network]
+    assert "1719" in view["missing_decision"]
