@@ -7,6 +7,7 @@ also the `partitionkey` extension, and `sequence` is the event's place in its ag
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import uuid
@@ -143,10 +144,37 @@ def from_kafka(
     if model is None:
         raise UnreadableEvent(f"unknown event type {attrs['type']!r}")
     try:
-        data = model.model_validate(json.loads(value or b""))
+        data = model.model_validate(known_fields(model, json.loads(value or b"")))
         return CloudEvent(**{k: v for k, v in attrs.items() if k in CloudEvent.model_fields}, data=data)
     except (ValueError, ValidationError) as exc:  # JSONDecodeError is a ValueError
         raise UnreadableEvent(f"invalid {attrs['type']}: {_short(exc)}") from exc
+
+
+def known_fields(model: type[Event], data: Any) -> Any:
+    """The data without the fields `model` does not know, at every depth: a reader tolerates
+    what a newer producer added (new optional fields are compatible changes). The models stay
+    strict for producers, so nothing unplanned, personal data least of all, is ever written."""
+    schema = _schema(model)
+    return _prune(data, schema, schema.get("$defs", {}))
+
+
+@functools.cache
+def _schema(model: type[Event]) -> dict[str, Any]:
+    return model.model_json_schema()
+
+
+def _prune(data: Any, schema: dict[str, Any], defs: dict[str, Any]) -> Any:
+    if "$ref" in schema:
+        return _prune(data, defs[schema["$ref"].split("/")[-1]], defs)
+    for choice in schema.get("anyOf", []):
+        if (choice.get("type") == "object" or "$ref" in choice) and isinstance(data, dict):
+            return _prune(data, choice, defs)
+    if isinstance(data, dict) and "properties" in schema:
+        properties = schema["properties"]
+        return {k: _prune(v, properties[k], defs) for k, v in data.items() if k in properties}
+    if isinstance(data, list) and isinstance(schema.get("items"), dict):
+        return [_prune(item, schema["items"], defs) for item in data]
+    return data
 
 
 def _short(exc: Exception) -> str:

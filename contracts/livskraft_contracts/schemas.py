@@ -128,8 +128,11 @@ _EXACT = ("pattern", "format", "multipleOf")
 
 
 def breaking_changes(old: Schema, new: Schema) -> list[str]:
-    """What an event valid under `old` could fail in `new`: new required properties, removed
-    properties, narrowed types, removed enum values, tightened bounds. Empty when compatible."""
+    """What breaks between two versions of an event: an event valid under `old` that `new` would
+    refuse (new required properties, removed properties, narrowed types, removed enum values,
+    tightened bounds), and an enum value added, which readers of `old` would refuse. New optional
+    properties are compatible: readers ignore what they do not know (see envelope.from_kafka).
+    Empty when compatible."""
     problems: list[str] = []
     _compare(old, new, "$", old, new, problems)
     return problems
@@ -185,6 +188,10 @@ def _compare_values(old: Schema, new: Schema, at: str, out: list[str]) -> None:
         out.append(f"{at}: now restricted to {new_values}")
         return
     out += [f"{at}: enum value {v!r} removed" for v in old_values if v not in new_values]
+    # Readers on the old version refuse a value they do not know: a new one needs a new major.
+    out += [
+        f"{at}: enum value {v!r} added (old readers refuse it)" for v in new_values if v not in old_values
+    ]
 
 
 def _compare_bounds(old: Schema, new: Schema, at: str, out: list[str]) -> None:

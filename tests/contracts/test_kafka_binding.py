@@ -133,3 +133,19 @@ def test_the_readme_lists_every_topic() -> None:
     readme = (Path(__file__).resolve().parents[2] / "contracts" / "README.md").read_text()
     listed = set(re.findall(r"`(livskraft\.[a-z.-]+\.v[0-9]+)`", readme))
     assert listed == {m.topic() for m in ALL_EVENTS}
+
+
+def test_a_reader_ignores_fields_a_newer_producer_added_at_any_depth() -> None:
+    """Tolerant reading: new optional fields are compatible; producers stay strict."""
+    import json as _json
+
+    from livskraft_contracts import EVENT_TYPES, CloudEvent, DecisionRecorded, from_kafka, to_kafka
+    from livskraft_contracts.examples import EXAMPLES
+
+    example = CloudEvent.wrap(EXAMPLES[DecisionRecorded], sequence=1)
+    _, value, headers = to_kafka(example)
+    newer = _json.loads(value)
+    newer["agenda_item"] = "PS 4/10"
+    newer["municipality"]["district"] = "Innherred"
+    event = from_kafka(headers, _json.dumps(newer).encode(), EVENT_TYPES)
+    assert event.data == example.data

@@ -110,9 +110,9 @@ def test_a_removed_enum_value_breaks() -> None:
     assert breaking_changes(OLD, new) == ["$.theme: enum value 'kulturarv' removed"]
 
 
-def test_an_added_enum_value_is_compatible() -> None:
+def test_an_added_enum_value_breaks_old_readers() -> None:
     new = changed(lambda s: s["$defs"]["Theme"]["enum"].append("klima-energi"))
-    assert breaking_changes(OLD, new) == []
+    assert breaking_changes(OLD, new) == ["$.theme: enum value 'klima-energi' added (old readers refuse it)"]
 
 
 def test_a_removed_property_breaks() -> None:
