@@ -166,7 +166,8 @@ def _probes() -> APIRouter:
 
 async def _kafka_ping(producer: object) -> bool:
     try:
-        await asyncio.wait_for(producer.client.fetch_all_metadata(), 2)  # type: ignore[attr-defined]
+        async with asyncio.timeout(2):
+            await producer.client.fetch_all_metadata()  # type: ignore[attr-defined]
         return True
     except Exception:
         return False

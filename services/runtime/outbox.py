@@ -14,6 +14,7 @@ The relay wakes on `NOTIFY livskraft_outbox`, with a polling fallback.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import time
@@ -121,7 +122,8 @@ class OutboxRelay:
                 )
             # Every ack, or an exception and a rollback. The idempotent producer never gives up
             # by itself, so the relay does: its rows' locks must not be held through an outage.
-            await asyncio.wait_for(asyncio.gather(*futures), self._publish_timeout_s)
+            async with asyncio.timeout(self._publish_timeout_s):
+                await asyncio.gather(*futures)
             failpoint("relay.after_publish")
             await conn.execute(_MARK, [r["position"] for r in rows])
         for row in rows:
@@ -174,10 +176,11 @@ class OutboxRelay:
                 if published == self._batch_size:
                     continue  # more waiting, most likely
                 delay = min(0.1 * 2**failures, 5.0) if failures else self._poll_interval_s
-                try:
-                    await asyncio.wait_for(self._wake.wait(), delay)
-                except TimeoutError:
-                    pass
+                # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a cancellation
+                # that arrives as the wake-up does, and the relay would never stop.
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(delay):
+                        await self._wake.wait()
         finally:
             if listener is not None:
                 await listener.close()

@@ -172,3 +172,24 @@ async def test_with_every_broker_down_the_relay_gives_up_counts_the_attempt_and_
     assert sorted(set(sequences)) == [1, 2, 3, 4, 5]  # none lost; copies are the inbox's to drop
     await producer.stop()
     await pool.close()
+
+
+async def test_the_relay_stops_when_cancelled_as_it_is_woken(new_database, bootstrap):
+    """The race that hung shutdown on Python 3.11's wait_for: a NOTIFY and the cancellation at once."""
+    url = await new_database("registry")
+    pool = await db.create_pool(url)
+    await db.migrate(pool, REGISTRY.migrations)
+    producer = make_producer(bootstrap)
+    await producer.start()
+    relay = outbox.OutboxRelay(pool, url, producer, service="test", poll_interval_s=30)
+    try:
+        for _ in range(20):
+            task = asyncio.create_task(relay.run())
+            await asyncio.sleep(0.05)  # let it reach its wait for a wake-up
+            relay._wake.set()
+            task.cancel()
+            done, _ = await asyncio.wait({task}, timeout=5)
+            assert done, "the relay did not stop when cancelled"
+    finally:
+        await producer.stop()
+        await pool.close()
