@@ -135,6 +135,8 @@ def from_kafka(
         attrs = {k[3:]: v.decode() for k, v in headers if k.startswith("ce_")}
     except UnicodeDecodeError as exc:
         raise UnreadableEvent(f"a ce_ header is not UTF-8: {exc}") from exc
+    if any("\x00" in v for v in attrs.values()):
+        raise UnreadableEvent("a ce_ header holds a NUL character")
     missing = [name for name in _REQUIRED if name not in attrs]
     if missing:
         raise UnreadableEvent(f"missing CloudEvents attributes: {', '.join(missing)}")

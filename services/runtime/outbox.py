@@ -141,7 +141,7 @@ class OutboxRelay:
         return [r for r in rows if r["position"] < gaps.get(r["aggregate_id"], r["position"] + 1)]
 
     async def backlog(self) -> tuple[int, float]:
-        """(unpublished rows, age in seconds of the oldest): for metrics and /readyz."""
+        """(unpublished rows, age in seconds of the oldest): for the metrics."""
         async with self._pool.acquire() as conn:
             row = await conn.fetchrow(
                 """SELECT count(*) AS n,

@@ -149,3 +149,22 @@ def test_a_reader_ignores_fields_a_newer_producer_added_at_any_depth() -> None:
     newer["municipality"]["district"] = "Innherred"
     event = from_kafka(headers, _json.dumps(newer).encode(), EVENT_TYPES)
     assert event.data == example.data
+
+
+def test_an_attribute_with_a_nul_character_is_unreadable() -> None:
+    """It could never be stored in an inbox: refused at once, so it is dead-lettered, not retried."""
+    import pytest as _pytest
+    from livskraft_contracts import (
+        EVENT_TYPES,
+        CloudEvent,
+        DecisionRecorded,
+        UnreadableEvent,
+        from_kafka,
+        to_kafka,
+    )
+    from livskraft_contracts.examples import EXAMPLES
+
+    _, value, headers = to_kafka(CloudEvent.wrap(EXAMPLES[DecisionRecorded], sequence=1))
+    poisoned = [(k, b"id\x00" if k == "ce_id" else v) for k, v in headers]
+    with _pytest.raises(UnreadableEvent, match="NUL"):
+        from_kafka(poisoned, value, EVENT_TYPES)
