@@ -42,7 +42,7 @@ async def write(conn: asyncpg.Connection, events: Sequence[CloudEvent]) -> None:
                 key.decode(),
                 event.type,
                 event.topic,
-                [[k, v.decode()] for k, v in headers],
+                [text for k, v in headers for text in (k, v.decode())],
                 value,
             )
         )
@@ -114,7 +114,8 @@ class OutboxRelay:
             self._claimed = [r["position"] for r in rows]
             futures = []
             for row in rows:
-                headers = [(k, v.encode()) for k, v in row["headers"]]
+                flat = row["headers"]
+                headers = [(flat[i], flat[i + 1].encode()) for i in range(0, len(flat), 2)]
                 futures.append(
                     await self._producer.send(
                         row["topic"], row["payload"], key=row["aggregate_id"].encode(), headers=headers

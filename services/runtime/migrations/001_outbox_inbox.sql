@@ -7,7 +7,7 @@ CREATE TABLE outbox (
     aggregate_id   text NOT NULL,                  -- the Kafka key
     type           text NOT NULL,                  -- the CloudEvents type
     topic          text NOT NULL,
-    headers        jsonb NOT NULL,                 -- [[name, value], ...] as sent
+    headers        text[] NOT NULL,                -- name, value, name, value, ... as sent
     payload        bytea NOT NULL,                 -- the record value, as sent
     created_at     timestamptz NOT NULL DEFAULT now(),
     published_at   timestamptz,
