@@ -12,7 +12,7 @@ from datetime import date, datetime
 from typing import Annotated
 
 import asyncpg
-from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi import APIRouter, Path, Query
 from livskraft_contracts import (
     ClosureReason,
     CloudEvent,
@@ -26,8 +26,8 @@ from livskraft_contracts import (
 )
 from pydantic import BaseModel, Field
 
-from services.runtime.auth import ADMIN, READ, WRITE, Principal, ensure_can_act_for, require
-from services.runtime.clock import Clock
+from services.runtime.auth import Principal, ensure_can_act_for
+from services.runtime.deps import Pool, Reader, Staff, Today, Writer
 from services.runtime.inputs import Body, IsoDate
 from services.runtime.problems import Problem, field_error
 
@@ -37,9 +37,6 @@ router = APIRouter()
 
 NetworkId = Annotated[uuid.UUID, Path(description="The network's id")]
 KommunePath = Annotated[str, Path(pattern=r"^[0-9]{4}$", description="kommunenummer, 4 digits")]
-Staff = Annotated[Principal, Depends(require(ADMIN))]
-Writer = Annotated[Principal, Depends(require(WRITE))]
-Reader = Annotated[Principal, Depends(require(READ))]
 
 
 class NetworkIn(Body):
@@ -173,16 +170,6 @@ class AuditEntry(BaseModel):
     event_id: uuid.UUID | None
 
 
-def _pool(request: Request) -> asyncpg.Pool:
-    return request.app.state.pool
-
-
-def _clock(request: Request) -> Clock:
-    return request.app.state.clock
-
-
-Pool = Annotated[asyncpg.Pool, Depends(_pool)]
-Today = Annotated[Clock, Depends(_clock)]
 Decide = Callable[[asyncpg.Connection, domain.Network], Awaitable[list[Event]]]
 
 
@@ -230,18 +217,7 @@ async def _municipality(conn: asyncpg.Connection, kommunenummer: str, day: date)
 
 
 def _network_out(view: dict, today: date) -> NetworkOut:  # type: ignore[type-arg]
-    network = domain.Network(
-        id=view["id"],
-        name=view["name"],
-        themes=view["themes"],
-        county=view["county"],
-        region=view["region"],
-        period_start=view["period_start"],
-        period_end=view["period_end"],
-        enrolment_deadline=view["enrolment_deadline"],
-        published=view["published"],
-        closed=view["closed_reason"] is not None,
-    )
+    network = store.network_from_row(view)
     return NetworkOut.model_validate({**view, "state": network.state(today)})
 
 

@@ -18,8 +18,8 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from livskraft_contracts import MunicipalityRef
 from pydantic import BaseModel, Field, ValidationError
 
-from services.runtime.auth import ADMIN, READ, Principal, require
-from services.runtime.clock import Clock
+from services.runtime.auth import ADMIN, Principal, require
+from services.runtime.deps import Pool, Reader, Today
 from services.runtime.inputs import Body, IsoDate
 from services.runtime.problems import Problem, field_error
 
@@ -147,17 +147,6 @@ def county_out(c: CountyVersion, municipalities_then: int) -> CountyOut:
 # --- Dependencies ----------------------------------------------------------------------------
 
 
-def _pool(request: Request) -> asyncpg.Pool:
-    return request.app.state.pool
-
-
-def _clock(request: Request) -> Clock:
-    return request.app.state.clock
-
-
-Pool = Annotated[asyncpg.Pool, Depends(_pool)]
-Today = Annotated[Clock, Depends(_clock)]
-Reader = Annotated[Principal, Depends(require(READ))]
 Admin = Annotated[Principal, Depends(require(ADMIN))]
 
 

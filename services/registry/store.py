@@ -7,6 +7,7 @@ applied to the tables, written to the outbox and the audit log, all in the calle
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -54,11 +55,8 @@ async def insert_network(conn: asyncpg.Connection, n: Network) -> None:
     )
 
 
-async def lock_network(conn: asyncpg.Connection, network_id: uuid.UUID) -> Network | None:
-    """Load a network and hold its row until the transaction ends: one command at a time."""
-    row = await conn.fetchrow("SELECT * FROM networks WHERE id = $1 FOR UPDATE", network_id)
-    if row is None:
-        return None
+def network_from_row(row: Mapping[str, Any]) -> Network:
+    """The domain's Network from a `networks` row (or a view that has its columns)."""
     return Network(
         id=row["id"],
         name=row["name"],
@@ -74,6 +72,14 @@ async def lock_network(conn: asyncpg.Connection, network_id: uuid.UUID) -> Netwo
         closed=row["closed_reason"] is not None,
         sequence=row["sequence"],
     )
+
+
+async def lock_network(conn: asyncpg.Connection, network_id: uuid.UUID) -> Network | None:
+    """Load a network and hold its row until the transaction ends: one command at a time."""
+    row = await conn.fetchrow("SELECT * FROM networks WHERE id = $1 FOR UPDATE", network_id)
+    if row is None:
+        return None
+    return network_from_row(row)
 
 
 async def get_enrolment(

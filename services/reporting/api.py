@@ -7,10 +7,10 @@ from datetime import date
 from typing import Annotated
 
 import asyncpg
-from fastapi import APIRouter, Depends, Path, Request
+from fastapi import APIRouter, Path
 from pydantic import BaseModel
 
-from services.runtime.auth import READ, Principal, require
+from services.runtime.deps import Pool, Reader
 from services.runtime.problems import Problem
 
 router = APIRouter(tags=["reporting"])
@@ -39,14 +39,6 @@ class NetworkReport(BaseModel):
     enrolment_deadline: date
     closed_reason: str | None = None
     members: list[MemberOut]
-
-
-def _pool(request: Request) -> asyncpg.Pool:
-    return request.app.state.pool
-
-
-Pool = Annotated[asyncpg.Pool, Depends(_pool)]
-Reader = Annotated[Principal, Depends(require(READ))]
 
 
 @router.get("/reports/networks", response_model=list[NetworkReport])

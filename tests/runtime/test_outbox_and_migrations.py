@@ -6,6 +6,7 @@ import asyncio
 import uuid
 
 import asyncpg
+import pytest
 from livskraft_contracts import CloudEvent, NetworkClosed
 
 from services.registry.app import SPEC as REGISTRY
@@ -18,6 +19,24 @@ from tests.kafka_reader import header, read_records
 
 def closing(network_id: uuid.UUID, sequence: int) -> CloudEvent:
     return CloudEvent.wrap(NetworkClosed(network_id=network_id, reason="completed"), sequence=sequence)
+
+
+@pytest.fixture
+async def registry_db(new_database):
+    """(url, pool) of a fresh registry database, migrated."""
+    url = await new_database("registry")
+    pool = await db.create_pool(url)
+    await db.migrate(pool, REGISTRY.migrations)
+    yield url, pool
+    await pool.close()
+
+
+@pytest.fixture
+async def producer(bootstrap):
+    producer = make_producer(bootstrap)
+    await producer.start()
+    yield producer
+    await producer.stop()
 
 
 async def test_migrations_apply_once_when_replicas_start_together(new_database):
@@ -33,15 +52,11 @@ async def test_migrations_apply_once_when_replicas_start_together(new_database):
             await pool.close()
 
 
-async def test_a_relay_skips_a_key_whose_earlier_event_another_relay_holds(new_database, bootstrap):
-    url = await new_database("registry")
-    pool = await db.create_pool(url)
-    await db.migrate(pool, REGISTRY.migrations)
+async def test_a_relay_skips_a_key_whose_earlier_event_another_relay_holds(registry_db, producer, bootstrap):
+    url, pool = registry_db
     held, free = uuid.uuid4(), uuid.uuid4()
     async with pool.acquire() as conn, conn.transaction():
         await outbox.write(conn, [closing(held, 1), closing(free, 1), closing(held, 2)])
-    producer = make_producer(bootstrap)
-    await producer.start()
     relay = outbox.OutboxRelay(pool, url, producer, service="test")
     other_relay = await asyncpg.connect(url)
     try:
@@ -64,20 +79,16 @@ async def test_a_relay_skips_a_key_whose_earlier_event_another_relay_holds(new_d
         bootstrap, NetworkClosed.topic(), until=lambda rs: sum(r.key == str(held).encode() for r in rs) == 2
     )
     assert [header(r, "ce_sequence") for r in records if r.key == str(held).encode()] == ["1", "2"]
-    await producer.stop()
-    await pool.close()
 
 
-async def test_the_relay_rides_out_produce_errors_without_loss(new_database, bootstrap, mock_cluster):
-    url = await new_database("registry")
-    pool = await db.create_pool(url)
-    await db.migrate(pool, REGISTRY.migrations)
+async def test_the_relay_rides_out_produce_errors_without_loss(
+    registry_db, producer, bootstrap, mock_cluster
+):
+    url, pool = registry_db
     network = uuid.uuid4()
     events = [closing(network, i) for i in range(1, 21)]
     async with pool.acquire() as conn, conn.transaction():
         await outbox.write(conn, events)
-    producer = make_producer(bootstrap)
-    await producer.start()
     mock_cluster.push_request_errors(PRODUCE, [ERR_NOT_LEADER_OR_FOLLOWER] * 3)
     relay = outbox.OutboxRelay(pool, url, producer, service="test", poll_interval_s=0.1)
     task = asyncio.create_task(relay.run())
@@ -97,20 +108,14 @@ async def test_the_relay_rides_out_produce_errors_without_loss(new_database, boo
         mock_cluster.clear_request_errors(PRODUCE)
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
-        await producer.stop()
-        await pool.close()
 
 
-async def test_a_relay_stops_a_key_at_the_first_event_another_relay_holds(new_database, bootstrap):
+async def test_a_relay_stops_a_key_at_the_first_event_another_relay_holds(registry_db, producer, bootstrap):
     """K1, K2, K3 of one key; another relay holds K2: this relay may publish K1, not K3."""
-    url = await new_database("registry")
-    pool = await db.create_pool(url)
-    await db.migrate(pool, REGISTRY.migrations)
+    url, pool = registry_db
     key = uuid.uuid4()
     async with pool.acquire() as conn, conn.transaction():
         await outbox.write(conn, [closing(key, 1), closing(key, 2), closing(key, 3)])
-    producer = make_producer(bootstrap)
-    await producer.start()
     relay = outbox.OutboxRelay(pool, url, producer, service="test")
     other_relay = await asyncpg.connect(url)
     try:
@@ -129,20 +134,14 @@ async def test_a_relay_stops_a_key_at_the_first_event_another_relay_holds(new_da
         bootstrap, NetworkClosed.topic(), until=lambda rs: sum(r.key == str(key).encode() for r in rs) == 3
     )
     assert [header(r, "ce_sequence") for r in records if r.key == str(key).encode()] == ["1", "2", "3"]
-    await producer.stop()
-    await pool.close()
 
 
 async def test_with_every_broker_down_the_relay_gives_up_counts_the_attempt_and_publishes_later(
-    new_database, bootstrap, mock_cluster
+    registry_db, producer, bootstrap, mock_cluster
 ):
-    url = await new_database("registry")
-    pool = await db.create_pool(url)
-    await db.migrate(pool, REGISTRY.migrations)
+    url, pool = registry_db
     key = uuid.uuid4()
     events = [closing(key, i) for i in range(1, 6)]
-    producer = make_producer(bootstrap)
-    await producer.start()
     relay = outbox.OutboxRelay(pool, url, producer, service="test", poll_interval_s=0.1, publish_timeout_s=1)
     mock_cluster.set_broker_down(-1)
     task = asyncio.create_task(relay.run())
@@ -170,26 +169,16 @@ async def test_with_every_broker_down_the_relay_gives_up_counts_the_attempt_and_
     )
     sequences = [int(header(r, "ce_sequence")) for r in records if r.key == str(key).encode()]
     assert sorted(set(sequences)) == [1, 2, 3, 4, 5]  # none lost; copies are the inbox's to drop
-    await producer.stop()
-    await pool.close()
 
 
-async def test_the_relay_stops_when_cancelled_as_it_is_woken(new_database, bootstrap):
+async def test_the_relay_stops_when_cancelled_as_it_is_woken(registry_db, producer):
     """The race that hung shutdown on Python 3.11's wait_for: a NOTIFY and the cancellation at once."""
-    url = await new_database("registry")
-    pool = await db.create_pool(url)
-    await db.migrate(pool, REGISTRY.migrations)
-    producer = make_producer(bootstrap)
-    await producer.start()
+    url, pool = registry_db
     relay = outbox.OutboxRelay(pool, url, producer, service="test", poll_interval_s=30)
-    try:
-        for _ in range(20):
-            task = asyncio.create_task(relay.run())
-            await asyncio.sleep(0.05)  # let it reach its wait for a wake-up
-            relay._wake.set()
-            task.cancel()
-            done, _ = await asyncio.wait({task}, timeout=5)
-            assert done, "the relay did not stop when cancelled"
-    finally:
-        await producer.stop()
-        await pool.close()
+    for _ in range(20):
+        task = asyncio.create_task(relay.run())
+        await asyncio.sleep(0.05)  # let it reach its wait for a wake-up
+        relay._wake.set()  # what a NOTIFY does
+        task.cancel()
+        done, _ = await asyncio.wait({task}, timeout=5)
+        assert done, "the relay did not stop when cancelled"
