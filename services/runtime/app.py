@@ -12,7 +12,7 @@ import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +42,6 @@ class ServiceSpec:
     consumes: Sequence[type[Event]] = ()
     handle: Handler | None = None
     description: str = ""
-    tags: Sequence[dict[str, str]] = field(default_factory=list)
 
 
 def build_app(spec: ServiceSpec, settings: Settings) -> FastAPI:
@@ -106,7 +105,6 @@ def build_app(spec: ServiceSpec, settings: Settings) -> FastAPI:
         title=f"Livskraft {spec.name}",
         description=spec.description,
         lifespan=lifespan,
-        openapi_tags=list(spec.tags) or None,
         responses=problems.RESPONSES,
     )
     app.state.settings = settings

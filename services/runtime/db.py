@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import Any
 
 import asyncpg
 
@@ -74,6 +73,3 @@ async def ping(pool: asyncpg.Pool) -> bool:
             return await conn.fetchval("SELECT 1") == 1
     except (OSError, asyncpg.PostgresError, TimeoutError):
         return False
-
-
-Record = dict[str, Any]

@@ -14,21 +14,14 @@ from __future__ import annotations
 
 import ctypes
 import glob
-import os
 from collections.abc import Iterable
 from pathlib import Path
 
 import confluent_kafka
 
-# Kafka protocol API keys, for fault injection.
+# A Kafka protocol API key and a librdkafka error code (rdkafka.h), for fault injection.
 PRODUCE = 0
-FETCH = 1
-OFFSET_COMMIT = 8
-
-# librdkafka error codes used by tests (rdkafka.h).
-ERR_TRANSPORT = -195
 ERR_NOT_LEADER_OR_FOLLOWER = 6
-ERR_REQUEST_TIMED_OUT = 7
 
 _RD_KAFKA_PRODUCER = 0
 
@@ -70,21 +63,7 @@ def _load_library() -> ctypes.CDLL:
         ctypes.POINTER(ctypes.c_int),
     ]
     lib.rd_kafka_mock_clear_request_errors.argtypes = [ctypes.c_void_p, ctypes.c_int16]
-    lib.rd_kafka_mock_broker_push_request_error_rtts.argtypes = [
-        ctypes.c_void_p,
-        ctypes.c_int32,
-        ctypes.c_int16,
-        ctypes.c_size_t,
-        ctypes.c_int,
-        ctypes.c_int,
-    ]
     lib.rd_kafka_mock_group_initial_rebalance_delay_ms.argtypes = [ctypes.c_void_p, ctypes.c_int32]
-    lib.rd_kafka_mock_partition_set_leader.argtypes = [
-        ctypes.c_void_p,
-        ctypes.c_char_p,
-        ctypes.c_int32,
-        ctypes.c_int32,
-    ]
     return lib
 
 
@@ -136,14 +115,6 @@ class MockKafkaCluster:
         arr = (ctypes.c_int * len(errors))(*errors)
         self._lib.rd_kafka_mock_push_request_errors_array(self._mc, api_key, len(errors), arr)
 
-    def delay_next_response(self, broker_id: int, api_key: int, error: int, rtt_ms: int) -> None:
-        """The broker's next api_key request answers `error` after rtt_ms (0 = success, late)."""
-        self._check(
-            self._lib.rd_kafka_mock_broker_push_request_error_rtts(
-                self._mc, broker_id, api_key, 1, error, rtt_ms
-            )
-        )
-
     def clear_request_errors(self, api_key: int) -> None:
         self._lib.rd_kafka_mock_clear_request_errors(self._mc, api_key)
 
@@ -164,8 +135,3 @@ class MockKafkaCluster:
     def _check(err: int) -> None:
         if err != 0:
             raise RuntimeError(f"librdkafka mock call failed with error {err}")
-
-
-def library_path() -> str:
-    """Where the librdkafka that hosts the mock lives (printed by `livskraft dev`)."""
-    return os.fspath(_load_library()._name)

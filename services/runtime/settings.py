@@ -38,9 +38,6 @@ class Settings(BaseSettings):
     data_dir: Path = Path(".livskraft")
     """Where `livskraft dev` keeps its database, signing key and dev.json."""
 
-    topic_partitions: int = 3
-    """Partitions for topics the embedded cluster creates (a real cluster's topics come from deploy/)."""
-
     # The outbox relay
     relay_batch_size: int = 500
     relay_poll_interval_s: float = 1.0

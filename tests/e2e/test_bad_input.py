@@ -16,6 +16,21 @@ from tests.e2e.test_backbone import SEED_NETWORK
 from tests.kafka_reader import header, read_records
 
 
+def network_created(name: str, network_id: uuid.UUID | str) -> CloudEvent:
+    """A well-formed NetworkCreated, to follow the bad records on their topic."""
+    return CloudEvent.wrap(
+        NetworkCreated(
+            network_id=network_id,
+            name=name,
+            themes=["areal", "kulturarv"],
+            period_start=date(2010, 1, 1),
+            period_end=date(2010, 12, 31),
+            enrolment_deadline=date(2010, 2, 15),
+        ),
+        sequence=1,
+    )
+
+
 @pytest.mark.parametrize(
     ("change", "field"),
     [
@@ -80,17 +95,7 @@ async def test_unreadable_records_go_to_the_dead_letter_topic_and_the_consumer_g
 ):
     database = await new_database("reporting")
     await start_service("reporting", database_url=database)
-    good = CloudEvent.wrap(
-        NetworkCreated(
-            network_id="0d6f3f7e-8d7b-4f4e-9d51-9a6d3c1b2a10",
-            name="Etter søpla",
-            themes=["areal", "kulturarv"],
-            period_start=date(2010, 1, 1),
-            period_end=date(2010, 12, 31),
-            enrolment_deadline=date(2010, 2, 15),
-        ),
-        sequence=1,
-    )
+    good = network_created("Etter søpla", "0d6f3f7e-8d7b-4f4e-9d51-9a6d3c1b2a10")
     key, value, headers = to_kafka(good)
     bad_json = b"\xff\xfe{not json"
     unknown_type = [
@@ -199,17 +204,7 @@ async def test_a_poison_record_with_a_nul_in_its_key_is_dead_lettered_and_the_co
 ):
     database = await new_database("reporting")
     await start_service("reporting", database_url=database)
-    good = CloudEvent.wrap(
-        NetworkCreated(
-            network_id=uuid.uuid4(),
-            name="Etter nullbyten",
-            themes=["areal", "kulturarv"],
-            period_start=date(2010, 1, 1),
-            period_end=date(2010, 12, 31),
-            enrolment_deadline=date(2010, 2, 15),
-        ),
-        sequence=1,
-    )
+    good = network_created("Etter nullbyten", uuid.uuid4())
     key, value, headers = to_kafka(good)
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
     await producer.start()

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
+from collections.abc import AsyncIterator
 
 import asyncpg
 import pytest
@@ -15,6 +17,23 @@ from services.runtime.embedded_kafka import ERR_NOT_LEADER_OR_FOLLOWER, PRODUCE
 from services.runtime.kafka import make_producer
 from tests.conftest import eventually
 from tests.kafka_reader import header, read_records
+
+
+@contextlib.asynccontextmanager
+async def another_relay_holding(
+    url: str, position_sql: str, *args: object
+) -> AsyncIterator[asyncpg.Connection]:
+    """Another replica's uncommitted claim on the outbox row at `position_sql`, held in the block
+    and released at its end, as when that replica dies."""
+    conn = await asyncpg.connect(url)
+    claim = conn.transaction()
+    await claim.start()
+    try:
+        await conn.execute(f"SELECT 1 FROM outbox WHERE position = ({position_sql}) FOR UPDATE", *args)
+        yield conn
+    finally:
+        await claim.rollback()
+        await conn.close()
 
 
 def closing(network_id: uuid.UUID, sequence: int) -> CloudEvent:
@@ -58,23 +77,12 @@ async def test_a_relay_skips_a_key_whose_earlier_event_another_relay_holds(regis
     async with pool.acquire() as conn, conn.transaction():
         await outbox.write(conn, [closing(held, 1), closing(free, 1), closing(held, 2)])
     relay = outbox.OutboxRelay(pool, url, producer, service="test")
-    other_relay = await asyncpg.connect(url)
-    try:
-        # Another replica has claimed the held key's first event and not yet committed.
-        claim = other_relay.transaction()
-        await claim.start()
-        await other_relay.execute(
-            "SELECT 1 FROM outbox WHERE aggregate_id = $1 AND position = "
-            "(SELECT min(position) FROM outbox WHERE aggregate_id = $1) FOR UPDATE",
-            str(held),
-        )
+    first_of_held = "SELECT min(position) FROM outbox WHERE aggregate_id = $1"
+    async with another_relay_holding(url, first_of_held, str(held)) as other:
         assert await relay.relay_once() == 1  # only the free key; not the held key's second event
-        published = await other_relay.fetch("SELECT aggregate_id FROM outbox WHERE published_at IS NOT NULL")
+        published = await other.fetch("SELECT aggregate_id FROM outbox WHERE published_at IS NOT NULL")
         assert [r["aggregate_id"] for r in published] == [str(free)]
-        await claim.rollback()  # that replica died; its claim is released
-        assert await relay.relay_once() == 2
-    finally:
-        await other_relay.close()
+    assert await relay.relay_once() == 2  # that replica died; its claim is released
     records = await read_records(
         bootstrap, NetworkClosed.topic(), until=lambda rs: sum(r.key == str(held).encode() for r in rs) == 2
     )
@@ -117,19 +125,10 @@ async def test_a_relay_stops_a_key_at_the_first_event_another_relay_holds(regist
     async with pool.acquire() as conn, conn.transaction():
         await outbox.write(conn, [closing(key, 1), closing(key, 2), closing(key, 3)])
     relay = outbox.OutboxRelay(pool, url, producer, service="test")
-    other_relay = await asyncpg.connect(url)
-    try:
-        claim = other_relay.transaction()
-        await claim.start()
-        await other_relay.execute(
-            "SELECT 1 FROM outbox WHERE position = (SELECT min(position) + 1 FROM outbox) FOR UPDATE"
-        )
+    async with another_relay_holding(url, "SELECT min(position) + 1 FROM outbox") as other:
         assert await relay.relay_once() == 1
-        assert await other_relay.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL") == 2
-        await claim.rollback()
-        assert await relay.relay_once() == 2
-    finally:
-        await other_relay.close()
+        assert await other.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL") == 2
+    assert await relay.relay_once() == 2
     records = await read_records(
         bootstrap, NetworkClosed.topic(), until=lambda rs: sum(r.key == str(key).encode() for r in rs) == 3
     )
