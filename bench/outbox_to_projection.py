@@ -29,14 +29,14 @@ import asyncpg
 from aiokafka import AIOKafkaConsumer
 from livskraft_contracts import CloudEvent, NetworkCreated, to_kafka
 
-from services.dev import with_database
+from services.devtools.dev import with_database
+from services.devtools.embedded_kafka import MockKafkaCluster
+from services.devtools.embedded_postgres import EmbeddedPostgres
 from services.registry.app import SPEC as REGISTRY
 from services.reporting import projection
 from services.reporting.app import SPEC as REPORTING
 from services.runtime import db, outbox
 from services.runtime.consumer import EventConsumer
-from services.runtime.embedded_kafka import MockKafkaCluster
-from services.runtime.embedded_postgres import EmbeddedPostgres
 from services.runtime.kafka import all_topics, make_producer
 
 PARTITIONS = 6

@@ -18,7 +18,7 @@ from services.catalog import PORTS
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["token"]:  # argparse of its own, shared with the auth module's tests
-        from services.runtime.auth import token_main
+        from services.devtools.tokens import token_main
 
         return token_main(argv[1:])
 
@@ -40,14 +40,14 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     if args.command == "dev":
-        from services.dev import run_dev
+        from services.devtools.dev import run_dev
 
         ports = {name: getattr(args, f"{name}_port") for name in PORTS}
         return run_dev(ports=ports, today=args.today, data_dir=args.data_dir)
     if args.command == "serve":
         return _serve(args.service, args.port)
     if args.command == "demo":
-        from services.demo import run_demo
+        from services.devtools.demo import run_demo
 
         return run_demo(args.data_dir)
     return 2

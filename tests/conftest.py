@@ -21,10 +21,10 @@ import httpx
 import pytest
 
 from services.catalog import app_factory
-from services.dev import with_database
-from services.runtime.auth import issue_dev_token
-from services.runtime.embedded_kafka import MockKafkaCluster
-from services.runtime.embedded_postgres import EmbeddedPostgres
+from services.devtools.dev import with_database
+from services.devtools.embedded_kafka import MockKafkaCluster
+from services.devtools.embedded_postgres import EmbeddedPostgres
+from services.devtools.tokens import issue_dev_token
 from services.runtime.kafka import all_topics
 from services.runtime.settings import Settings
 

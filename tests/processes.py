@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from services.dev import wait_healthy
+from services.devtools.dev import wait_healthy
 
 
 def free_port() -> int:

@@ -12,7 +12,7 @@ import json
 import re
 import uuid
 from datetime import UTC, datetime
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -65,8 +65,16 @@ class Event(BaseModel):
         return str(getattr(value, "kommunenummer", value))
 
 
-class CloudEvent(BaseModel):
-    """An event with its CloudEvents attributes."""
+E = TypeVar("E", bound=Event)
+"""The event type a CloudEvent carries: `CloudEvent[NetworkCreated]` has `data: NetworkCreated`."""
+
+
+class CloudEvent(BaseModel, Generic[E]):
+    """An event with its CloudEvents attributes, typed by the event it carries.
+
+    `CloudEvent[NetworkCreated]` is for type checkers and handler signatures; at run time an
+    unparametrised CloudEvent holds the concrete model in `data` (validated by `from_kafka`).
+    """
 
     model_config = ConfigDict(frozen=True)
 
@@ -80,11 +88,11 @@ class CloudEvent(BaseModel):
     partitionkey: str
     sequence: int = Field(ge=1)
     traceparent: str | None = None
-    data: Event
+    data: E
 
     @classmethod
-    def wrap(cls, data: Event, *, sequence: int, source: str | None = None, **attrs: Any) -> CloudEvent:
-        return cls(
+    def wrap(cls, data: E, *, sequence: int, source: str | None = None, **attrs: Any) -> CloudEvent[E]:
+        return CloudEvent(
             source=source or f"/livskraft/{data.service}",
             type=data.ce_type(),
             subject=data.aggregate_id,
@@ -129,7 +137,7 @@ def from_kafka(
     headers: list[tuple[str, bytes]] | tuple[tuple[str, bytes], ...],
     value: bytes | None,
     registry: dict[str, type[Event]],
-) -> CloudEvent:
+) -> CloudEvent[Event]:
     """Read a binary-mode record back into a CloudEvent; raise UnreadableEvent with the reason."""
     try:
         attrs = {k[3:]: v.decode() for k, v in headers if k.startswith("ce_")}

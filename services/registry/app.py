@@ -5,6 +5,18 @@ from __future__ import annotations
 from pathlib import Path
 
 from fastapi import FastAPI
+from livskraft_contracts import (
+    ContactAssigned,
+    DecisionRecorded,
+    EnrolmentConfirmed,
+    EnrolmentSubmitted,
+    EnrolmentWithdrawn,
+    MunicipalityChanged,
+    MunicipalityInvited,
+    MunicipalityRegistered,
+    NetworkClosed,
+    NetworkCreated,
+)
 
 from services.runtime.app import ServiceSpec, build_app
 from services.runtime.settings import Settings
@@ -14,6 +26,18 @@ from . import api, municipalities_api
 SPEC = ServiceSpec(
     name="registry",
     migrations=Path(__file__).parent / "migrations",
+    produces=(
+        MunicipalityRegistered,
+        MunicipalityChanged,
+        NetworkCreated,
+        MunicipalityInvited,
+        EnrolmentSubmitted,
+        EnrolmentConfirmed,
+        EnrolmentWithdrawn,
+        DecisionRecorded,
+        ContactAssigned,
+        NetworkClosed,
+    ),
     routers=[api.router, municipalities_api.router],
     description="Where the programme's facts are made: networks, enrolment, political decisions.",
 )

@@ -15,8 +15,7 @@ SPEC = ServiceSpec(
     name="reporting",
     migrations=Path(__file__).parent / "migrations",
     routers=[api.router],
-    consumes=projection.CONSUMES,
-    handle=projection.apply,
+    consumes=projection.HANDLERS,
     description="Projections of the programme's events, and the statistics made from them.",
 )
 

@@ -9,7 +9,6 @@ zero fast.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from itertools import groupby
 from typing import Any
 
 import asyncpg
@@ -24,6 +23,8 @@ from livskraft_contracts import (
     NetworkClosed,
     NetworkCreated,
 )
+
+from services.runtime.events import EventHandler, EventHandlers
 
 Row = tuple[Any, ...]
 
@@ -96,10 +97,15 @@ _WRITES: dict[type[Event], tuple[str, Callable[[CloudEvent], Row]]] = {
         ),
     ),
 }
-CONSUMES: tuple[type[Event], ...] = tuple(_WRITES)
 
 
-async def apply(conn: asyncpg.Connection, events: Sequence[CloudEvent]) -> None:
-    for event_type, run in groupby(events, key=lambda e: type(e.data)):
-        sql, row = _WRITES[event_type]
-        await conn.executemany(sql, [row(e) for e in run])
+def _writer(sql: str, row: Callable[[CloudEvent[Any]], Row]) -> EventHandler[Any]:
+    async def write(conn: asyncpg.Connection, events: Sequence[CloudEvent[Any]]) -> None:
+        await conn.executemany(sql, [row(e) for e in events])
+
+    return write
+
+
+HANDLERS = EventHandlers()
+for _type, (_sql, _row) in _WRITES.items():
+    HANDLERS.on(_type, _writer(_sql, _row))

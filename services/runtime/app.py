@@ -12,7 +12,7 @@ import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +24,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from . import asyncapi, db, metrics, problems, tracing
 from .auth import verifier_from_settings
 from .clock import Clock
-from .consumer import EventConsumer, Handler
+from .consumer import EventConsumer
+from .events import EventHandlers
 from .kafka import make_producer
 from .outbox import OutboxRelay
 from .settings import Settings
@@ -34,13 +35,15 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class ServiceSpec:
-    """What makes a service: its name, schema, HTTP routes, and the events it consumes."""
+    """What makes a service: its name, schema, HTTP routes, and its one declaration of the events
+    it produces and the events it consumes (with a handler each). Subscriptions, the AsyncAPI
+    document and the Kafka ACLs in `deploy/` are all derived from `produces` and `consumes`."""
 
     name: str
     migrations: Path
+    produces: tuple[type[Event], ...] = ()
+    consumes: EventHandlers = field(default_factory=EventHandlers)
     routers: Sequence[APIRouter] = ()
-    consumes: Sequence[type[Event]] = ()
-    handle: Handler | None = None
     description: str = ""
 
 
@@ -71,14 +74,14 @@ def build_app(spec: ServiceSpec, settings: Settings) -> FastAPI:
         )
         tasks = [asyncio.create_task(relay.run(), name=f"{spec.name}-relay")]
         consumer = None
-        if spec.consumes and spec.handle:
+        if spec.consumes:
             consumer = EventConsumer(
                 pool,
                 bootstrap_servers=settings.kafka_bootstrap_servers,
                 service=spec.name,
                 group_id=settings.consumer_group,
-                event_types=spec.consumes,
-                handle=spec.handle,
+                event_types=spec.consumes.event_types,
+                handle=spec.consumes.apply,
                 producer=producer,
                 batch_size=settings.consumer_batch_size,
                 fetch_max_wait_ms=settings.consumer_fetch_max_wait_ms,
@@ -117,7 +120,7 @@ def build_app(spec: ServiceSpec, settings: Settings) -> FastAPI:
     @app.get("/asyncapi.json", include_in_schema=False)
     async def asyncapi_document() -> dict[str, Any]:
         """The events this service publishes and consumes (AsyncAPI 3.0)."""
-        return asyncapi.document(spec.name, spec.consumes, spec.description)
+        return asyncapi.document(spec.name, spec.produces, spec.consumes.event_types, spec.description)
 
     for router in spec.routers:
         app.include_router(router)

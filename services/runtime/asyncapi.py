@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from livskraft_contracts import ALL_EVENTS, Event
+from livskraft_contracts import Event
 
 _HEADERS = {
     "type": "object",
@@ -57,8 +57,13 @@ def _channel(event: type[Event]) -> dict[str, Any]:
     }
 
 
-def document(service: str, consumes: Sequence[type[Event]], description: str = "") -> dict[str, Any]:
-    published = [e for e in ALL_EVENTS if e.service == service]
+def document(
+    service: str,
+    produces: Sequence[type[Event]],
+    consumes: Sequence[type[Event]],
+    description: str = "",
+) -> dict[str, Any]:
+    published = list(produces)
     channels = {e.event_name(): _channel(e) for e in [*published, *consumes]}
     operations = {
         f"{action}{e.event_name()}": {

@@ -15,15 +15,12 @@ Tokens are never logged.
 
 from __future__ import annotations
 
-import argparse
 import logging
 import os
 import re
-import sys
 import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Protocol
 
@@ -54,7 +51,7 @@ DEV_ALGORITHM = "ES256"
 ALGORITHMS = ["RS256", "ES256"]
 """Asymmetric only: never `none` or HMAC, so a public key can never be used as a shared secret."""
 LEEWAY_S = 30
-_KOMMUNENUMMER = re.compile(r"[0-9]{4}")
+KOMMUNENUMMER = re.compile(r"[0-9]{4}")
 
 
 class InvalidClaims(ValueError):
@@ -115,7 +112,7 @@ def principal_from_claims(claims: Mapping[str, Any]) -> Principal:
     kommune = None
     if role == "municipality":
         kommune = claims.get("kommune")
-        if not isinstance(kommune, str) or not _KOMMUNENUMMER.fullmatch(kommune):
+        if not isinstance(kommune, str) or not KOMMUNENUMMER.fullmatch(kommune):
             raise InvalidClaims("a municipality token needs a four-digit kommune")
     return Principal(subject=subject, role=role, kommune=kommune, scopes=scopes)
 
@@ -245,99 +242,3 @@ def require(*scopes: str) -> Callable[..., Principal]:
         return principal
 
     return dependency
-
-
-# Development tokens and the `livskraft token` command
-
-
-def issue_dev_token(
-    data_dir: Path | str,
-    role: str,
-    kommune: str | None = None,
-    subject: str | None = None,
-    ttl_minutes: int = 60,
-    issuer: str = "livskraft-dev",
-    audience: str = "livskraft",
-    scopes: Iterable[str] | None = None,
-) -> str:
-    """A token signed by the local development key. ValueError for an impossible combination."""
-    if role not in ROLES:
-        raise ValueError(f"role must be one of {', '.join(ROLES)}")
-    if role == "municipality":
-        if kommune is None or not _KOMMUNENUMMER.fullmatch(kommune):
-            raise ValueError("the municipality role needs --kommune with four digits")
-    elif kommune is not None:
-        raise ValueError(f"only the municipality role has a kommune, not {role}")
-    if ttl_minutes <= 0:
-        raise ValueError("ttl_minutes must be positive")
-    if role == SUBSCRIBER:
-        granted = sorted(set(scopes or ()))
-        if not granted or set(granted) & SUBSCRIBER_FORBIDDEN:
-            raise ValueError("a subscriber needs at least one --scope, and may only read")
-    elif scopes:
-        raise ValueError(f"the {role} role's scopes are fixed; --scope is for subscribers")
-    else:
-        granted = sorted(ROLE_SCOPES[role])
-    now = datetime.now(UTC)
-    claims: dict[str, Any] = {
-        "iss": issuer,
-        "aud": audience,
-        "sub": subject or f"dev-{role}" + (f"-{kommune}" if kommune else ""),
-        "iat": now,
-        "nbf": now,
-        "exp": now + timedelta(minutes=ttl_minutes),
-        "jti": uuid.uuid4().hex,
-        "role": role,
-        "scope": " ".join(granted),
-    }
-    if kommune is not None:
-        claims["kommune"] = kommune
-    return jwt.encode(claims, dev_signing_key(data_dir), algorithm=DEV_ALGORITHM)
-
-
-def token_main(argv: list[str] | None = None, settings: Settings | None = None) -> int:
-    """`livskraft token`: print a one-line description, then the token on the last line."""
-    parser = argparse.ArgumentParser(
-        prog="livskraft token", description="Issue a development token signed by the local key."
-    )
-    parser.add_argument("--role", required=True, choices=ROLES)
-    parser.add_argument("--kommune", help="four-digit kommunenummer (municipality role only)")
-    parser.add_argument("--subject", help="the token's sub claim")
-    parser.add_argument("--ttl-minutes", type=int, default=60)
-    parser.add_argument(
-        "--scope", action="append", dest="scopes", help="a scope granted (subscriber; repeatable)"
-    )
-    try:
-        args = parser.parse_args(argv)
-    except SystemExit as exc:  # --help or a usage error
-        return exc.code if isinstance(exc.code, int) else 2
-    settings = settings or Settings()
-    if settings.jwt_jwks_url:
-        print(
-            "warning: LIVSKRAFT_JWT_JWKS_URL is set, so services will refuse development tokens",
-            file=sys.stderr,
-        )
-    try:
-        token = issue_dev_token(
-            settings.data_dir,
-            args.role,
-            kommune=args.kommune,
-            subject=args.subject,
-            ttl_minutes=args.ttl_minutes,
-            issuer=settings.jwt_issuer,
-            audience=settings.jwt_audience,
-            scopes=args.scopes,
-        )
-    except ValueError as exc:
-        print(f"livskraft token: error: {exc}", file=sys.stderr)
-        return 2
-    claims = jwt.decode(token, options={"verify_signature": False})
-    expires = datetime.fromtimestamp(claims["exp"], UTC).isoformat(timespec="seconds")
-    who = f"role={args.role}" + (f" kommune={args.kommune}" if args.kommune else "")
-    key_file = Path(settings.data_dir) / DEV_KEY_FILE
-    print(
-        f"Development token for {who} sub={claims['sub']} scope={claims['scope']!r} "
-        f"expires {expires} (key {key_file})"
-    )
-    print(token)
-    return 0

@@ -7,7 +7,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -82,6 +82,14 @@ class Problem(Exception):
         return body
 
 
+class Replayed(Exception):
+    """A retried command whose idempotency key was answered before: answer the same again."""
+
+    def __init__(self, status: int, body: bytes) -> None:
+        super().__init__(f"replayed answer ({status})")
+        self.status, self.body = status, body
+
+
 def field_error(field: str, message: str, status: int = 422) -> Problem:
     """A refusal that names the one field at fault."""
     return Problem(
@@ -99,6 +107,16 @@ def _response(problem: Problem, request: Request) -> JSONResponse:
 
 
 def install(app: FastAPI) -> None:
+    @app.exception_handler(Replayed)
+    async def _replayed(request: Request, exc: Replayed) -> Response:
+        """A retried command: the first answer again (IETF httpapi Idempotency-Key draft)."""
+        return Response(
+            exc.body,
+            status_code=exc.status,
+            media_type="application/json",
+            headers={"Idempotent-Replayed": "true"},
+        )
+
     @app.exception_handler(Problem)
     async def _problem(request: Request, exc: Problem) -> JSONResponse:
         return _response(exc, request)

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 from urllib.request import urlopen
 
-from services.demo import klass_folder
+from services.devtools.demo import klass_folder
 from tests.processes import free_port
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncpg
 import pytest
 
-from services import demo
+from services.devtools import demo
 
 NETWORK = demo.NETWORK
 DECISION = {

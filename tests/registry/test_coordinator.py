@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from services import demo
+from services.devtools import demo
 
 
 async def test_coordinator_sees_states_gaps_deadlines_and_history(start_service, token):

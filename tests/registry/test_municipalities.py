@@ -13,6 +13,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
+from services.devtools.embedded_postgres import EmbeddedPostgres
 from services.registry.klass import (
     Kommuneinndeling,
     MunicipalityVersion,
@@ -35,7 +36,6 @@ from services.registry.municipalities import (
     municipality_on,
 )
 from services.runtime.db import create_pool, migrate
-from services.runtime.embedded_postgres import EmbeddedPostgres
 
 REGISTRY_MIGRATIONS = Path(__file__).resolve().parents[2] / "services" / "registry" / "migrations"
 

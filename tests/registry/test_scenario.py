@@ -12,7 +12,7 @@ from livskraft_contracts import (
     NetworkCreated,
 )
 
-from services import demo
+from services.devtools import demo
 from tests.conftest import eventually
 from tests.kafka_reader import header, read_records
 

@@ -17,6 +17,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 from fastapi import Depends, FastAPI
 
+from services.devtools.tokens import issue_dev_token, token_main
 from services.runtime import problems
 from services.runtime.auth import (
     ADMIN,
@@ -29,9 +30,7 @@ from services.runtime.auth import (
     TokenVerifier,
     dev_signing_key,
     ensure_can_act_for,
-    issue_dev_token,
     require,
-    token_main,
     verifier_from_settings,
 )
 from services.runtime.settings import Settings

@@ -11,9 +11,9 @@ import asyncpg
 import pytest
 from livskraft_contracts import CloudEvent, NetworkClosed
 
+from services.devtools.embedded_kafka import ERR_NOT_LEADER_OR_FOLLOWER, PRODUCE
 from services.registry.app import SPEC as REGISTRY
 from services.runtime import db, outbox
-from services.runtime.embedded_kafka import ERR_NOT_LEADER_OR_FOLLOWER, PRODUCE
 from services.runtime.kafka import make_producer
 from tests.conftest import eventually
 from tests.kafka_reader import header, read_records

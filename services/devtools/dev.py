@@ -20,8 +20,8 @@ from urllib.error import URLError
 from urllib.parse import urlsplit, urlunsplit
 from urllib.request import urlopen
 
-from services.runtime.embedded_kafka import MockKafkaCluster
-from services.runtime.embedded_postgres import EmbeddedPostgres
+from services.devtools.embedded_kafka import MockKafkaCluster
+from services.devtools.embedded_postgres import EmbeddedPostgres
 from services.runtime.kafka import all_topics
 
 

@@ -140,7 +140,7 @@ async def play(registry: httpx.AsyncClient, tokens: Tokens, say: Callable[[str],
 
 def run_demo(data_dir: str) -> int:
     """`livskraft demo`: play the scenario against the system `livskraft dev` started."""
-    from services.runtime.auth import issue_dev_token
+    from services.devtools.tokens import issue_dev_token
 
     data = Path(data_dir)
     info_file = data / "dev.json"
