@@ -33,7 +33,6 @@ from services.devtools.dev import with_database
 from services.devtools.embedded_kafka import MockKafkaCluster
 from services.devtools.embedded_postgres import EmbeddedPostgres
 from services.registry.app import SPEC as REGISTRY
-from services.reporting import projection
 from services.reporting.app import SPEC as REPORTING
 from services.runtime import db, outbox
 from services.runtime.consumer import EventConsumer
@@ -120,8 +119,8 @@ def _consume(bootstrap: str, reporting_url: str, ready: Any) -> None:
             bootstrap_servers=bootstrap,
             service="reporting",
             group_id="bench-reporting",
-            event_types=projection.CONSUMES,
-            handle=projection.apply,
+            event_types=REPORTING.consumes.event_types,
+            handle=REPORTING.consumes.apply,
             producer=producer,
         )
         await consumer.start()
