@@ -119,7 +119,10 @@ def run_dev(*, ports: dict[str, int], today: str | None, data_dir: str) -> int:
             "today": today,
             "pid": os.getpid(),
         }
-        (data / "dev.json").write_text(json.dumps(info, indent=2))
+        # Written whole, then renamed: whoever waits for dev.json never reads half of it.
+        partial = data / "dev.json.partial"
+        partial.write_text(json.dumps(info, indent=2))
+        partial.replace(data / "dev.json")
         print("\nLivskraft is running on its embedded defaults:")
         for service, url in urls.items():
             print(f"  {service:<11} {url}   (OpenAPI: {url}/docs, metrics: {url}/metrics)")
