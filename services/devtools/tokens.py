@@ -35,6 +35,7 @@ def issue_dev_token(
     issuer: str = "livskraft-dev",
     audience: str = "livskraft",
     scopes: Iterable[str] | None = None,
+    networks: Iterable[str] | None = None,
 ) -> str:
     """A token signed by the local development key. ValueError for an impossible combination."""
     if role not in ROLES:
@@ -44,6 +45,11 @@ def issue_dev_token(
             raise ValueError("the municipality role needs --kommune with four digits")
     elif kommune is not None:
         raise ValueError(f"only the municipality role has a kommune, not {role}")
+    led = [str(uuid.UUID(str(n))) for n in networks or ()]  # ValueError for a non-id
+    if role == "leader" and not led:
+        raise ValueError("the leader role needs --network (a network id; repeatable)")
+    if role != "leader" and led:
+        raise ValueError(f"only the leader role has networks, not {role}")
     if ttl_minutes <= 0:
         raise ValueError("ttl_minutes must be positive")
     if role == SUBSCRIBER:
@@ -68,6 +74,8 @@ def issue_dev_token(
     }
     if kommune is not None:
         claims["kommune"] = kommune
+    if led:
+        claims["networks"] = led
     return jwt.encode(claims, dev_signing_key(data_dir), algorithm=DEV_ALGORITHM)
 
 
@@ -82,6 +90,9 @@ def token_main(argv: list[str] | None = None, settings: Settings | None = None) 
     parser.add_argument("--ttl-minutes", type=int, default=60)
     parser.add_argument(
         "--scope", action="append", dest="scopes", help="a scope granted (subscriber; repeatable)"
+    )
+    parser.add_argument(
+        "--network", action="append", dest="networks", help="a network the leader leads (repeatable)"
     )
     try:
         args = parser.parse_args(argv)
@@ -103,6 +114,7 @@ def token_main(argv: list[str] | None = None, settings: Settings | None = None) 
             issuer=settings.jwt_issuer,
             audience=settings.jwt_audience,
             scopes=args.scopes,
+            networks=args.networks,
         )
     except ValueError as exc:
         print(f"livskraft token: error: {exc}", file=sys.stderr)

@@ -21,7 +21,7 @@ from fastapi.responses import JSONResponse
 from livskraft_contracts import Event
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from . import asyncapi, db, metrics, problems, tracing
+from . import asyncapi, db, dev_clock, metrics, problems, tracing
 from .auth import verifier_from_settings
 from .clock import Clock
 from .consumer import EventConsumer
@@ -116,6 +116,7 @@ def build_app(spec: ServiceSpec, settings: Settings) -> FastAPI:
     problems.install(app)
     _install_http_metrics(app, spec.name)
     app.include_router(_probes())
+    app.include_router(dev_clock.router)  # POST /dev/clock: development only
 
     @app.get("/asyncapi.json", include_in_schema=False)
     async def asyncapi_document() -> dict[str, Any]:

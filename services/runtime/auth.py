@@ -4,6 +4,8 @@ Roles (claim `role`):
 - `staff`: KS programme staff, acts on everything;
 - `municipality`: a municipality's contact, acts for its own kommunenummer only (claim `kommune`);
 - `reader`: reads everything, changes nothing;
+- `leader`: a network leader (prosessveileder), plans the gatherings of the networks it leads
+  only: claim `networks`, a non-empty list of network ids (UUIDs);
 - `subscriber`: another agency's system, reads only what it was granted (claim `scope`).
 
 A role's scopes are fixed (ROLE_SCOPES); only a subscriber's come from the token's `scope` claim
@@ -40,6 +42,7 @@ ROLE_SCOPES: dict[str, frozenset[str]] = {
     "staff": frozenset({READ, WRITE, ADMIN}),
     "municipality": frozenset({READ, WRITE}),
     "reader": frozenset({READ}),
+    "leader": frozenset({READ, WRITE}),  # writes only for the networks in its `networks` claim
 }
 SUBSCRIBER = "subscriber"
 ROLES = (*ROLE_SCOPES, SUBSCRIBER)
@@ -64,6 +67,8 @@ class Principal:
     role: str
     kommune: str | None
     scopes: frozenset[str]
+    networks: frozenset[uuid.UUID] = frozenset()
+    """A leader's networks (claim `networks`); empty for every other role."""
 
     @property
     def is_staff(self) -> bool:
@@ -74,6 +79,10 @@ class Principal:
         if self.is_staff:
             return True
         return self.role == "municipality" and self.kommune == kommunenummer
+
+    def can_plan_for(self, network_id: uuid.UUID) -> bool:
+        """Staff plan every network's gatherings, a network leader those of its own networks."""
+        return self.is_staff or (self.role == "leader" and network_id in self.networks)
 
 
 def ensure_can_act_for(principal: Principal, kommunenummer: str) -> None:
@@ -114,7 +123,20 @@ def principal_from_claims(claims: Mapping[str, Any]) -> Principal:
         kommune = claims.get("kommune")
         if not isinstance(kommune, str) or not KOMMUNENUMMER.fullmatch(kommune):
             raise InvalidClaims("a municipality token needs a four-digit kommune")
-    return Principal(subject=subject, role=role, kommune=kommune, scopes=scopes)
+    networks: frozenset[uuid.UUID] = frozenset()
+    if role == "leader":
+        networks = _networks(claims.get("networks"))
+    return Principal(subject=subject, role=role, kommune=kommune, scopes=scopes, networks=networks)
+
+
+def _networks(raw: Any) -> frozenset[uuid.UUID]:
+    """A leader's `networks` claim: a non-empty list of network ids."""
+    if not isinstance(raw, list) or not raw or not all(isinstance(n, str) for n in raw):
+        raise InvalidClaims("a leader token needs `networks`: a non-empty list of network ids")
+    try:
+        return frozenset(uuid.UUID(n) for n in raw)
+    except ValueError:
+        raise InvalidClaims("`networks` must hold network ids (UUIDs)") from None
 
 
 # Verifying tokens
