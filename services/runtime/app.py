@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,6 +20,7 @@ from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from livskraft_contracts import Event
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.datastructures import State
 
 from . import asyncapi, db, dev_clock, metrics, problems, tracing
 from .auth import verifier_from_settings
@@ -31,6 +32,11 @@ from .outbox import OutboxRelay
 from .settings import Settings
 
 log = logging.getLogger(__name__)
+
+BackgroundTask = Callable[[State, Settings], Awaitable[None]]
+"""A task a service runs beside its relay and consumer from start-up to shutdown (notify's webhook
+and e-mail workers), given the app's state (pool, producer, clock) and the settings. It must run
+until cancelled: if it returns or raises, /healthz fails so that the service is restarted."""
 
 
 @dataclass(frozen=True)
@@ -45,6 +51,7 @@ class ServiceSpec:
     consumes: EventHandlers = field(default_factory=EventHandlers)
     routers: Sequence[APIRouter] = ()
     description: str = ""
+    background: Sequence[BackgroundTask] = ()
 
 
 def build_app(spec: ServiceSpec, settings: Settings) -> FastAPI:
@@ -91,6 +98,9 @@ def build_app(spec: ServiceSpec, settings: Settings) -> FastAPI:
             tasks.append(asyncio.create_task(consumer.run(), name=f"{spec.name}-consumer"))
         app.state.pool, app.state.producer, app.state.relay = pool, producer, relay
         app.state.consumer = consumer
+        for run in spec.background:
+            name = f"{spec.name}-{getattr(run, '__name__', 'background')}"
+            tasks.append(asyncio.create_task(run(app.state, settings), name=name))
         for task in tasks:
             task.add_done_callback(lambda t: _stopped(app, t))
         try:
