@@ -7,11 +7,17 @@ A network is a draft (private to programme staff, no events) until it is opened;
 publishes NetworkCreated. It is open for enrolment until its deadline, active after it, and
 closed when staff close it. An enrolment (påmelding) goes invited -> submitted -> confirmed, and
 is confirmed only once the municipality has a final political decision and a main contact.
+
+A network's shape (two or more distinct themes, the period in order, the deadline within it, the
+target sizes in order) is the contract's rule (`NetworkCreated`): `draft_network` holds a new
+network to it, so a draft is always one that can be published.
 """
 
 from __future__ import annotations
 
 import uuid
+from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from enum import StrEnum
@@ -32,6 +38,7 @@ from livskraft_contracts import (
     NetworkCreated,
     Theme,
 )
+from pydantic import ValidationError
 
 
 class Refused(Exception):
@@ -54,6 +61,10 @@ class EnrolmentStatus(StrEnum):
     SUBMITTED = "submitted"
     CONFIRMED = "confirmed"
     WITHDRAWN = "withdrawn"
+
+
+MEMBER_STATUSES = frozenset({EnrolmentStatus.SUBMITTED, EnrolmentStatus.CONFIRMED})
+"""The statuses that count as a member of the network."""
 
 
 @dataclass
@@ -80,6 +91,9 @@ class Network:
         if not self.published:
             return NetworkState.DRAFT
         return NetworkState.OPEN if today <= self.enrolment_deadline else NetworkState.ACTIVE
+
+    def below_target(self, members_active: int) -> bool:
+        return members_active < self.target_size_min
 
     def created_event(self) -> NetworkCreated:
         return NetworkCreated(
@@ -109,7 +123,54 @@ class Enrolment:
 
     @property
     def active(self) -> bool:
-        return self.status in (EnrolmentStatus.SUBMITTED, EnrolmentStatus.CONFIRMED)
+        return self.status in MEMBER_STATUSES
+
+
+def draft_network(
+    network_id: uuid.UUID,
+    *,
+    name: str,
+    themes: list[Theme],
+    county: str | None,
+    region: str | None,
+    period_start: date,
+    period_end: date,
+    enrolment_deadline: date,
+    target_size_min: int,
+    target_size_max: int,
+) -> Network:
+    """A new network, private to programme staff until it is opened. Refused, naming the field,
+    unless it is a network the contract (`NetworkCreated`) accepts."""
+    network = Network(
+        id=network_id,
+        name=name,
+        themes=themes,
+        county=county,
+        region=region,
+        period_start=period_start,
+        period_end=period_end,
+        enrolment_deadline=enrolment_deadline,
+        target_size_min=target_size_min,
+        target_size_max=target_size_max,
+    )
+    try:
+        network.created_event()
+    except ValidationError as exc:
+        raise _refusal(exc) from None
+    return network
+
+
+def _refusal(exc: ValidationError) -> Refused:
+    """The contract's first objection, naming its field. A network-level check has no location;
+    its message begins with the field it is about ("period_end is before period_start")."""
+    error = exc.errors()[0]
+    message = str(error["msg"]).removeprefix("Value error, ")
+    if error["loc"]:
+        return Refused(".".join(str(part) for part in error["loc"]), message)
+    first, _, rest = message.partition(" ")
+    if first in NetworkCreated.model_fields and rest:
+        return Refused(first, rest)
+    return Refused("body", message)
 
 
 def open_network(network: Network, today: date) -> list[Event]:
@@ -241,6 +302,47 @@ def _confirm_if_complete(network: Network, enrolment: Enrolment) -> list[Event]:
         enrolment.status = EnrolmentStatus.CONFIRMED
         return [EnrolmentConfirmed(network_id=network.id, municipality=enrolment.municipality)]
     return []
+
+
+@dataclass(frozen=True)
+class MemberStanding:
+    """A municipality's place in a network, as the coordinator sees it."""
+
+    kommunenummer: str
+    valid_on: date
+    status: EnrolmentStatus
+    late_override: bool
+    decisions: int
+    has_final_decision: bool
+    has_main_contact: bool
+
+
+@dataclass(frozen=True)
+class Overview:
+    """What a coordinator needs to see of one network on a day."""
+
+    state: NetworkState
+    days_to_deadline: int
+    members_active: int
+    below_target: bool
+    statuses: dict[str, int]
+    missing_decision: list[str]
+    missing_main_contact: list[str]
+
+
+def overview(network: Network, members: Sequence[MemberStanding], today: date) -> Overview:
+    """Enrolment states, which members lack a final decision or a main contact, the days left to
+    the deadline (negative after it), and whether the network is below its target size."""
+    active = [m for m in members if m.status in MEMBER_STATUSES]
+    return Overview(
+        state=network.state(today),
+        days_to_deadline=(network.enrolment_deadline - today).days,
+        members_active=len(active),
+        below_target=network.below_target(len(active)),
+        statuses=dict(Counter(str(m.status) for m in members)),
+        missing_decision=[m.kommunenummer for m in active if not m.has_final_decision],
+        missing_main_contact=[m.kommunenummer for m in active if not m.has_main_contact],
+    )
 
 
 STATUS_AFTER: dict[type[Event], EnrolmentStatus] = {

@@ -155,3 +155,67 @@ def test_withdrawal_and_closing():
     assert isinstance(closed, NetworkClosed)
     with pytest.raises(Refused):
         domain.close_network(network(closed=True), ClosureReason.COMPLETED)
+
+
+def draft(**changes) -> domain.Network:
+    values = dict(
+        name="N",
+        themes=["kulturarv", "areal"],
+        county="17",
+        region=None,
+        period_start=date(2010, 1, 1),
+        period_end=date(2010, 12, 31),
+        enrolment_deadline=DEADLINE,
+        target_size_min=5,
+        target_size_max=7,
+    )
+    return domain.draft_network(uuid.uuid4(), **{**values, **changes})
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"themes": ["kulturarv", "kulturarv"]}, "themes"),
+        ({"period_end": date(2009, 12, 31)}, "period_end"),
+        ({"enrolment_deadline": date(2011, 1, 1)}, "enrolment_deadline"),
+        ({"target_size_min": 8}, "target_size_max"),
+    ],
+)
+def test_a_draft_is_held_to_the_contract_and_refused_naming_the_field(change, field):
+    with pytest.raises(Refused) as refused:
+        draft(**change)
+    assert refused.value.field == field and refused.value.status == 422
+
+
+def test_a_draft_may_have_its_deadline_on_the_last_day_and_one_period_day_and_equal_sizes():
+    assert draft(enrolment_deadline=date(2010, 12, 31)).state(BEFORE) is NetworkState.DRAFT
+    assert draft(period_end=date(2010, 1, 1), enrolment_deadline=date(2010, 1, 1))
+    assert draft(target_size_min=6, target_size_max=6).target_size_max == 6
+
+
+def standing(kommune: str, status: EnrolmentStatus, decision: bool = True, contact: bool = True):
+    return domain.MemberStanding(kommune, BEFORE, status, False, int(decision), decision, contact)
+
+
+def test_the_overview_counts_statuses_gaps_target_and_days_to_the_deadline():
+    members = [
+        standing("1702", EnrolmentStatus.CONFIRMED),
+        standing("1719", EnrolmentStatus.SUBMITTED, decision=False),
+        standing("1721", EnrolmentStatus.SUBMITTED, contact=False),
+        standing("1724", EnrolmentStatus.WITHDRAWN, decision=False, contact=False),
+        standing("1736", EnrolmentStatus.INVITED, decision=False, contact=False),
+    ]
+    seen = domain.overview(network(), members, BEFORE)
+    assert seen.statuses == {"confirmed": 1, "submitted": 2, "withdrawn": 1, "invited": 1}
+    assert seen.members_active == 3 and seen.below_target  # target 5-7
+    assert seen.missing_decision == ["1719"] and seen.missing_main_contact == ["1721"]
+    assert seen.days_to_deadline == 26 and seen.state is NetworkState.OPEN
+    assert domain.overview(network(), members, DEADLINE).days_to_deadline == 0
+    assert domain.overview(network(), members, AFTER).days_to_deadline == -1
+
+
+def test_a_network_is_below_target_until_it_has_the_minimum():
+    members = [standing(str(1700 + i), EnrolmentStatus.SUBMITTED) for i in range(5)]
+    assert not domain.overview(network(), members, BEFORE).below_target
+    assert domain.overview(network(), members[:4], BEFORE).below_target
+    assert domain.overview(network(), [], BEFORE).statuses == {}
