@@ -65,8 +65,10 @@ class Event(BaseModel):
         return str(getattr(value, "kommunenummer", value))
 
 
-E = TypeVar("E", bound=Event)
-"""The event type a CloudEvent carries: `CloudEvent[NetworkCreated]` has `data: NetworkCreated`."""
+E = TypeVar("E", bound=Event, covariant=True)
+"""The event type a CloudEvent carries: `CloudEvent[NetworkCreated]` has `data: NetworkCreated`.
+Covariant, as the envelope is immutable: a `CloudEvent[NetworkCreated]` is a `CloudEvent[Event]`."""
+D = TypeVar("D", bound=Event)
 
 
 class CloudEvent(BaseModel, Generic[E]):
@@ -91,7 +93,7 @@ class CloudEvent(BaseModel, Generic[E]):
     data: E
 
     @classmethod
-    def wrap(cls, data: E, *, sequence: int, source: str | None = None, **attrs: Any) -> CloudEvent[E]:
+    def wrap(cls, data: D, *, sequence: int, source: str | None = None, **attrs: Any) -> CloudEvent[D]:
         return CloudEvent(
             source=source or f"/livskraft/{data.service}",
             type=data.ce_type(),
@@ -113,7 +115,7 @@ class CloudEvent(BaseModel, Generic[E]):
 _REQUIRED = ("id", "source", "type", "specversion")
 
 
-def to_kafka(event: CloudEvent) -> tuple[bytes, bytes, list[tuple[str, bytes]]]:
+def to_kafka(event: CloudEvent[Event]) -> tuple[bytes, bytes, list[tuple[str, bytes]]]:
     """(key, value, headers) for a Kafka record in binary content mode."""
     headers = [
         ("ce_id", event.id),

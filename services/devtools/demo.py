@@ -208,7 +208,8 @@ async def _municipalities(registry: httpx.AsyncClient, staff: dict[str, str]) ->
         f"0. Imported municipalities from SSB KLASS ({folder or 'live API'}): {counts['registered']} new, "
         f"{counts['changed']} changed, {counts['unchanged']} unchanged versions"
     )
-    chain, ref = [], {"kommunenummer": "1702", "valid_on": "2010-01-20"}
+    chain: list[str] = []
+    ref: dict[str, str] | None = {"kommunenummer": "1702", "valid_on": "2010-01-20"}
     while ref and len(chain) < 5:
         version = (
             await registry.get(f"/municipalities/{ref['kommunenummer']}?on={ref['valid_on']}", headers=staff)
@@ -218,15 +219,17 @@ async def _municipalities(registry: httpx.AsyncClient, staff: dict[str, str]) ->
     print(f"   Steinkjer through time: {' -> '.join(chain)}")
 
 
-async def _wait_for_report(reporting: httpx.AsyncClient, outcome: Outcome, headers: dict[str, str]) -> dict:
+async def _wait_for_report(
+    reporting: httpx.AsyncClient, outcome: Outcome, headers: dict[str, str]
+) -> dict[str, Any]:
     """The reporting projection, once it shows every decision the scenario recorded."""
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         answer = await reporting.get(f"/reports/networks/{outcome.network_id}", headers=headers)
         if answer.status_code == 200:
-            report = answer.json()
+            report: dict[str, Any] = answer.json()
             if sum(len(m["decisions"]) for m in report["members"]) == len(outcome.events["DecisionRecorded"]):
-                return report  # type: ignore[no-any-return]
+                return report
         await asyncio.sleep(0.2)
     print("Reporting did not catch up within 30 s.", file=sys.stderr)
     return {"members": []}

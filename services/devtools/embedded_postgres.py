@@ -9,7 +9,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-import pgserver
+from pgserver.postgres_server import get_server
 
 
 class EmbeddedPostgres:
@@ -17,7 +17,7 @@ class EmbeddedPostgres:
         data_dir.mkdir(parents=True, exist_ok=True)
         self.data_dir = data_dir
         self._throwaway = throwaway
-        self._server = pgserver.get_server(data_dir, cleanup_mode="stop")
+        self._server = get_server(data_dir, cleanup_mode="stop")
 
     def url(self, database: str = "postgres") -> str:
         return str(self._server.get_uri(database))

@@ -70,6 +70,7 @@ async def migrate(pool: asyncpg.Pool, *folders: Path) -> list[str]:
 async def ping(pool: asyncpg.Pool) -> bool:
     try:
         async with pool.acquire(timeout=2) as conn:
-            return await conn.fetchval("SELECT 1") == 1
+            answer: object = await conn.fetchval("SELECT 1")
+            return answer == 1
     except (OSError, asyncpg.PostgresError, TimeoutError):
         return False

@@ -16,7 +16,7 @@ from .unit_of_work import IDEMPOTENCY_HEADER, IdempotencyKey, UnitOfWork
 
 
 def _pool(request: Request) -> asyncpg.Pool:
-    return request.app.state.pool  # type: ignore[no-any-return]
+    return request.app.state.pool
 
 
 def _clock(request: Request) -> Clock:

@@ -34,5 +34,10 @@ def configure(level: str = "INFO", service: str | None = None) -> None:
     handler = logging.StreamHandler()
     handler.setFormatter(JsonFormatter())
     if service:
-        handler.addFilter(lambda record: setattr(record, "service", service) or True)
+
+        def name_the_service(record: logging.LogRecord) -> bool:
+            record.service = service
+            return True
+
+        handler.addFilter(name_the_service)
     logging.basicConfig(level=level.upper(), handlers=[handler], force=True)

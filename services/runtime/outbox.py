@@ -22,7 +22,7 @@ from collections.abc import Sequence
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
-from livskraft_contracts import CloudEvent, to_kafka
+from livskraft_contracts import CloudEvent, Event, to_kafka
 
 from . import metrics
 
@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 CHANNEL = "livskraft_outbox"
 
 
-async def write(conn: asyncpg.Connection, events: Sequence[CloudEvent]) -> None:
+async def write(conn: asyncpg.Connection, events: Sequence[CloudEvent[Event]]) -> None:
     """Write events to the outbox in the caller's transaction, and wake the relay on commit."""
     rows = []
     for event in events:

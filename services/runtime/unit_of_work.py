@@ -81,7 +81,7 @@ class UnitOfWork:
     def conn(self) -> asyncpg.Connection:
         if self._conn is None:
             raise RuntimeError("use the unit of work inside `async with uow:`")
-        return self._conn  # type: ignore[no-any-return]
+        return self._conn
 
     @property
     def actor(self) -> Actor:
