@@ -3,7 +3,7 @@
 Served at `/asyncapi.json`, for engineers in other agencies who subscribe to our events. Built
 from the service's one declaration (`ServiceSpec.produces` are sent, `ServiceSpec.consumes` are
 received) and from the contracts' models, so it cannot drift from what the code does. A service
-that consumes also sends what it cannot apply to the dead-letter topic (`consumer.py`), so that
+that consumes also sends what it cannot read or apply to the dead-letter topic, so that
 topic is in its document too.
 
 The document is self-contained, so the official parser (`@asyncapi/parser` 3.x, checked by
