@@ -1,4 +1,4 @@
-"""The seed's scenario (DOMAIN.md), played through the public HTTP APIs.
+"""The seed's scenario (docs/domain.md), played through the public HTTP APIs.
 
 `play(...)` is used by `livskraft demo` against a running `livskraft dev` and by the end-to-end
 test against services in the test process: the same steps, the same checks.

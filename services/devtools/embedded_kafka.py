@@ -5,7 +5,7 @@ speak the Kafka protocol over TCP on 127.0.0.1. aiokafka and FastStream connect 
 It keeps data in memory only (at most 5 MiB per partition), so it is for development and tests,
 never production. Where it differs from Kafka (no broker-side dedup for plain idempotent producers,
 an empty fetch waits the full fetch_max_wait_ms, no CreateTopics API, no TLS, no replication):
-the shared ARCHITECTURE.md, "Embedded defaults".
+docs/architecture.md, "Embedded parts for development, real ones in production".
 
 The cluster lives inside the process that creates it, on librdkafka's own threads.
 """

@@ -1,4 +1,4 @@
-"""Kafka clients with the settings the defaults get wrong (see ARCHITECTURE.md)."""
+"""Kafka clients with the settings the defaults get wrong (docs/architecture.md, "Kafka settings")."""
 
 from __future__ import annotations
 

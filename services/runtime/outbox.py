@@ -4,7 +4,7 @@ A command calls `write(conn, events)` inside its own transaction. The relay then
 claims unpublished rows (`FOR UPDATE SKIP LOCKED`, so replicas share the work), sends them with
 an idempotent `acks=all` producer, waits for every ack, marks them published, and commits.
 A crash between send and commit leaves the rows unpublished, so they are sent again: delivery is
-at least once, and consumers de-duplicate on the event id (see inbox.py).
+at least once, and consumers de-duplicate on the event id (docs/architecture.md, "The inbox").
 
 Per-key order holds across replicas: a relay drops from its batch any key that has an earlier
 unpublished row it could not claim (another replica holds it), and tries that key again later.

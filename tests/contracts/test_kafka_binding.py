@@ -69,7 +69,7 @@ def test_one_topic_per_type() -> None:
 
 
 def test_the_catalogue_is_complete() -> None:
-    """DOMAIN.md's event catalogue, service by service: the names are the contract."""
+    """docs/domain.md's event catalogue, service by service: the names are the contract."""
     catalogue = {
         "registry": "MunicipalityRegistered MunicipalityChanged NetworkCreated MunicipalityInvited "
         "EnrolmentSubmitted EnrolmentConfirmed EnrolmentWithdrawn DecisionRecorded "

@@ -508,7 +508,7 @@ SUBSCRIBERS = [m for m in of_kind("KafkaUser") if m.name.startswith("subscriber-
 
 
 def test_there_is_an_example_subscriber() -> None:
-    assert SUBSCRIBERS, "DOMAIN.md scenario step 5: an outside subscriber's KafkaUser"
+    assert SUBSCRIBERS, "docs/domain.md scenario step 5: an outside subscriber's KafkaUser"
 
 
 @pytest.mark.parametrize("user", SUBSCRIBERS, ids=_id)

@@ -1,4 +1,4 @@
-"""The seed's scenario, steps 1-2 (DOMAIN.md), through the public APIs, with the events read
+"""The seed's scenario, steps 1-2 (docs/domain.md), through the public APIs, with the events read
 back from Kafka: the same code `livskraft demo` runs."""
 
 from __future__ import annotations
