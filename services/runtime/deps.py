@@ -4,7 +4,6 @@ command's unit of work with the request's `Idempotency-Key`."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 import asyncpg
@@ -43,24 +42,28 @@ async def _idempotency_key(
     return IdempotencyKey.of(key, request.method, request.url.path, await request.body(), status)
 
 
-def _unit_of_work(scope: str) -> Callable[..., Awaitable[UnitOfWork]]:
-    async def unit_of_work(
-        pool: Annotated[asyncpg.Pool, Depends(_pool)],
-        clock: Annotated[Clock, Depends(_clock)],
-        principal: Annotated[Principal, Depends(require(scope))],
-        idempotency: Annotated[IdempotencyKey | None, Depends(_idempotency_key)],
-    ) -> UnitOfWork:
-        return UnitOfWork(pool, clock, principal, idempotency)
-
-    return unit_of_work
-
-
 Pool = Annotated[asyncpg.Pool, Depends(_pool)]
 Today = Annotated[Clock, Depends(_clock)]
 Staff = Annotated[Principal, Depends(require(ADMIN))]
 Writer = Annotated[Principal, Depends(require(WRITE))]
 Reader = Annotated[Principal, Depends(require(READ))]
-StaffCommand = Annotated[UnitOfWork, Depends(_unit_of_work(ADMIN))]
+_Idempotency = Annotated[IdempotencyKey | None, Depends(_idempotency_key)]
+
+# One function per scope, not a closure over it: FastAPI reads these (string) annotations in the
+# module's globals, where a closure's variable is not found and the caller would become a body field.
+
+
+async def _staff_command(pool: Pool, clock: Today, principal: Staff, idempotency: _Idempotency) -> UnitOfWork:
+    return UnitOfWork(pool, clock, principal, idempotency)
+
+
+async def _writer_command(
+    pool: Pool, clock: Today, principal: Writer, idempotency: _Idempotency
+) -> UnitOfWork:
+    return UnitOfWork(pool, clock, principal, idempotency)
+
+
+StaffCommand = Annotated[UnitOfWork, Depends(_staff_command)]
 """A command programme staff may give: its unit of work, with the caller and idempotency key."""
-WriterCommand = Annotated[UnitOfWork, Depends(_unit_of_work(WRITE))]
+WriterCommand = Annotated[UnitOfWork, Depends(_writer_command)]
 """A command a municipality's contact (or staff) may give; the handler checks for whom."""
