@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,7 +33,7 @@ from .settings import Settings
 
 log = logging.getLogger(__name__)
 
-BackgroundTask = Callable[[State, Settings], Awaitable[None]]
+BackgroundTask = Callable[[State, Settings], Coroutine[Any, Any, None]]
 """A task a service runs beside its relay and consumer from start-up to shutdown (notify's webhook
 and e-mail workers), given the app's state (pool, producer, clock) and the settings. It must run
 until cancelled: if it returns or raises, /healthz fails so that the service is restarted."""
