@@ -1,98 +1,129 @@
-"""The reporting service's queries over its projection."""
+"""Reporting's HTTP API: network reports (a reader's token), national statistics (public, as SSB's
+are: aggregated, with no personal data), and publishing a dataset (programme staff).
+
+Statistics answer JSON-stat 2.0, or CSV when asked by `Accept: text/csv` or `?format=csv`.
+"""
 
 from __future__ import annotations
 
+import json
 import uuid
-from datetime import date
-from typing import Annotated
+from typing import Annotated, Any, Literal
 
-import asyncpg
-from fastapi import APIRouter, Path
-from pydantic import BaseModel
+from fastapi import APIRouter, Header, Path, Query, Request
+from fastapi.responses import Response
 
-from services.runtime.deps import Pool, Reader
-from services.runtime.problems import Problem
+from services.runtime.deps import Pool, Reader, StaffCommand, Today
 
-router = APIRouter(tags=["reporting"])
+from . import handlers, jsonstat
+from .schemas import NetworkReport, PublishedOut, PublishIn
 
+router = APIRouter()
 
-class DecisionOut(BaseModel):
-    decision_id: uuid.UUID
-    body: str
-    case_number: str
-    decision_date: date
-    final: bool
-
-
-class MemberOut(BaseModel):
-    kommunenummer: str
-    valid_on: date
-    status: str
-    decisions: list[DecisionOut]
-
-
-class NetworkReport(BaseModel):
-    network_id: uuid.UUID
-    name: str
-    themes: list[str]
-    county: str | None
-    enrolment_deadline: date
-    closed_reason: str | None = None
-    members: list[MemberOut]
+DatasetId = Annotated[
+    str, Path(pattern=r"^[a-z0-9]+(-[a-z0-9]+)*$", max_length=64, description="e.g. networks-per-theme")
+]
+Format = Annotated[
+    Literal["json", "csv"] | None,
+    Query(description="csv, or json (JSON-stat 2.0); else by the Accept header"),
+]
+Year = Annotated[int | None, Query(ge=1900, le=2100)]
+CSV = "text/csv; charset=utf-8; header=present"
+JSON = "application/json"
+_STATISTIC: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "JSON-stat 2.0 (application/json), or CSV (text/csv)",
+        "content": {JSON: {}, "text/csv": {"schema": {"type": "string"}}},
+    }
+}
 
 
-@router.get("/reports/networks", response_model=list[NetworkReport])
+_JSON_ONLY: dict[int | str, dict[str, Any]] = {200: {"content": {JSON: {}}}}
+
+
+def _base(request: Request) -> str:
+    return str(request.base_url)
+
+
+def _answer(document: str, fmt: str | None, accept: str | None) -> Response:
+    if fmt == "csv" or (fmt is None and accept is not None and "text/csv" in accept):
+        return Response(jsonstat.to_csv(json.loads(document)), media_type=CSV)
+    return Response(document, media_type=JSON)
+
+
+# -- Reports ---------------------------------------------------------------------------------------------
+
+
+@router.get("/reports/networks", response_model=list[NetworkReport], tags=["reports"])
 async def networks(pool: Pool, _: Reader) -> list[NetworkReport]:
-    """Every network with its members and their decisions, as the events tell it."""
-    async with pool.acquire() as conn:
-        ids = [
-            r["network_id"]
-            for r in await conn.fetch(
-                "SELECT network_id FROM networks WHERE name IS NOT NULL ORDER BY created_at"
-            )
-        ]
-        return [await _report(conn, i) for i in ids]
+    """Every network with its members, decisions, contacts by role, gatherings and attendance."""
+    return await handlers.network_reports(pool)
 
 
-@router.get("/reports/networks/{network_id}", response_model=NetworkReport)
+@router.get("/reports/networks/{network_id}", response_model=NetworkReport, tags=["reports"])
 async def network(network_id: Annotated[uuid.UUID, Path()], pool: Pool, _: Reader) -> NetworkReport:
-    async with pool.acquire() as conn:
-        if (
-            await conn.fetchval(
-                "SELECT 1 FROM networks WHERE network_id = $1 AND name IS NOT NULL", network_id
-            )
-            is None
-        ):
-            raise Problem(404, "Not Found", f"no network {network_id} in the projection")
-        return await _report(conn, network_id)
+    return await handlers.network_report(pool, network_id)
 
 
-async def _report(conn: asyncpg.Connection, network_id: uuid.UUID) -> NetworkReport:
-    row = await conn.fetchrow("SELECT * FROM networks WHERE network_id = $1", network_id)
-    members = await conn.fetch(
-        "SELECT * FROM members WHERE network_id = $1 ORDER BY kommunenummer", network_id
+# -- Statistics -------------------------------------------------------------------------------------------
+
+
+@router.get("/statistics", tags=["statistics"], responses=_JSON_ONLY)
+async def statistics(request: Request, clock: Today) -> Response:
+    """Every dataset, linked by href: a JSON-stat 2.0 collection. Public."""
+    document = handlers.statistics_collection(_base(request), clock.now())
+    return Response(jsonstat.dumps(document), media_type=JSON)
+
+
+@router.get("/statistics/{dataset_id}", tags=["statistics"], responses=_STATISTIC)
+async def statistic(
+    dataset_id: DatasetId,
+    request: Request,
+    pool: Pool,
+    clock: Today,
+    from_year: Year = None,
+    to_year: Year = None,
+    harmonised_to: Annotated[
+        int | None,
+        Query(ge=1900, le=2100, description="every year by the codes valid on 1 January of this year"),
+    ] = None,
+    format: Format = None,
+    accept: Annotated[str | None, Header()] = None,
+) -> Response:
+    """A dataset as the events tell it now. Public."""
+    definition, options = handlers.dataset_options(
+        dataset_id, clock.today(), from_year, to_year, harmonised_to
     )
-    decisions = await conn.fetch(
-        "SELECT * FROM decisions WHERE network_id = $1 ORDER BY decision_date, case_number",
-        network_id,
-    )
-    by_kommune: dict[str, list[DecisionOut]] = {}
-    for d in decisions:
-        by_kommune.setdefault(d["kommunenummer"], []).append(DecisionOut.model_validate(dict(d)))
-    return NetworkReport(
-        network_id=row["network_id"],
-        name=row["name"],
-        themes=row["themes"],
-        county=row["county"],
-        enrolment_deadline=row["enrolment_deadline"],
-        closed_reason=row["closed_reason"],
-        members=[
-            MemberOut(
-                kommunenummer=m["kommunenummer"],
-                valid_on=m["valid_on"],
-                status=m["status"],
-                decisions=by_kommune.get(m["kommunenummer"], []),
-            )
-            for m in members
-        ],
-    )
+    href = str(request.url.remove_query_params("format"))
+    document = await handlers.dataset(pool, definition, options, href, clock.now())
+    return _answer(jsonstat.dumps(document), format, accept)
+
+
+@router.get("/statistics/{dataset_id}/versions", tags=["statistics"], responses=_JSON_ONLY)
+async def versions(dataset_id: DatasetId, request: Request, pool: Pool, clock: Today) -> Response:
+    """The published versions of a dataset: a JSON-stat 2.0 collection. Public."""
+    document = await handlers.versions_collection(pool, dataset_id, _base(request), clock.now())
+    return Response(jsonstat.dumps(document), media_type=JSON)
+
+
+@router.get("/statistics/{dataset_id}/versions/{version}", tags=["statistics"], responses=_STATISTIC)
+async def version(
+    dataset_id: DatasetId,
+    version: Annotated[int, Path(ge=1, le=2_000_000_000)],
+    pool: Pool,
+    format: Format = None,
+    accept: Annotated[str | None, Header()] = None,
+) -> Response:
+    """A published version, frozen: the same bytes for as long as it is kept. Public."""
+    return _answer(await handlers.published_document(pool, dataset_id, version), format, accept)
+
+
+@router.post(
+    "/statistics/{dataset_id}/versions", status_code=201, response_model=PublishedOut, tags=["statistics"]
+)
+async def publish(
+    dataset_id: DatasetId, body: PublishIn, request: Request, uow: StaffCommand
+) -> PublishedOut:
+    """Publish the dataset for a period as its next version (programme staff): frozen, at a URL of
+    its own, announced with StatisticsPublished."""
+    return await handlers.publish(uow, dataset_id, body, _base(request))

@@ -1,22 +1,63 @@
-"""The reporting service: projections of every event, indicators, comparisons, statistics."""
+"""The reporting service: projections of every event the registry and gatherings publish, network
+reports, and the national statistics (JSON-stat 2.0) made from them; rebuildable from the topics
+(`livskraft reporting rebuild`, services/reporting/rebuild.py)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from fastapi import FastAPI
+from livskraft_contracts import (
+    ContactAssigned,
+    DecisionRecorded,
+    EnrolmentConfirmed,
+    EnrolmentSubmitted,
+    EnrolmentWithdrawn,
+    GatheringCancelled,
+    GatheringHeld,
+    GatheringRescheduled,
+    GatheringScheduled,
+    MunicipalityChanged,
+    MunicipalityInvited,
+    MunicipalityRegistered,
+    NetworkClosed,
+    NetworkCreated,
+    ParticipantRegistered,
+    StatisticsPublished,
+)
 
 from services.runtime.app import ServiceSpec, build_app
+from services.runtime.events import EventHandlers
 from services.runtime.settings import Settings
 
-from . import api, projection
+from . import api, handlers
+
+HANDLERS = (
+    EventHandlers()
+    .on(MunicipalityRegistered, handlers.municipality_registered)
+    .on(MunicipalityChanged, handlers.municipality_changed)
+    .on(NetworkCreated, handlers.network_created)
+    .on(MunicipalityInvited, handlers.municipality_invited)
+    .on(EnrolmentSubmitted, handlers.enrolment_submitted)
+    .on(EnrolmentConfirmed, handlers.enrolment_confirmed)
+    .on(EnrolmentWithdrawn, handlers.enrolment_withdrawn)
+    .on(DecisionRecorded, handlers.decision_recorded)
+    .on(ContactAssigned, handlers.contact_assigned)
+    .on(NetworkClosed, handlers.network_closed)
+    .on(GatheringScheduled, handlers.gathering_scheduled)
+    .on(GatheringRescheduled, handlers.gathering_rescheduled)
+    .on(GatheringCancelled, handlers.gathering_cancelled)
+    .on(ParticipantRegistered, handlers.participant_registered)
+    .on(GatheringHeld, handlers.gathering_held)
+)
 
 SPEC = ServiceSpec(
     name="reporting",
     migrations=Path(__file__).parent / "migrations",
+    produces=(StatisticsPublished,),
+    consumes=HANDLERS,
     routers=[api.router],
-    consumes=projection.HANDLERS,
-    description="Projections of the programme's events, and the statistics made from them.",
+    description="Projections of the programme's events, and the national statistics made from them.",
 )
 
 

@@ -16,7 +16,6 @@ from livskraft_contracts import (
     NetworkCreated,
 )
 
-from services.reporting import projection
 from services.reporting.app import SPEC
 from services.runtime import db
 
@@ -51,7 +50,7 @@ async def test_the_latest_event_by_sequence_decides_whatever_the_arrival_order(n
         async with pool.acquire() as conn, conn.transaction():
             # The worst order: everything late first, in separate batches.
             for batch in ([closed], [withdrawn], [submitted, invited], [created]):
-                await projection.HANDLERS.apply(conn, batch)
+                await SPEC.consumes.apply(conn, batch)
             row = await conn.fetchrow("SELECT * FROM networks WHERE network_id = $1", network)
             member = await conn.fetchrow(
                 "SELECT status, sequence FROM members WHERE network_id = $1", network
