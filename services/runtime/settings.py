@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from aiokafka.helpers import create_ssl_context
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -59,6 +59,41 @@ class Settings(BaseSettings):
 
     klass_api_url: str | None = None
     """SSB KLASS, for the registry's municipality import; unset: SSB's own address."""
+
+    # notify: webhooks to other agencies' systems (Standard Webhooks; services/notify/)
+    webhook_timeout_s: float = 15.0
+    """How long a subscriber's endpoint may take to answer one delivery."""
+    webhook_retry_base_s: float = 5.0
+    webhook_retry_factor: float = 4.0
+    webhook_retry_max_s: float = 6 * 3600.0
+    """Attempt n+1 waits base * factor**(n-1) seconds after attempt n, at most max, +- the jitter;
+    e-mail retries follow the same schedule."""
+    webhook_retry_jitter: float = 0.2
+    webhook_retry_window_s: float = 24 * 3600.0
+    """A delivery not accepted within this time of its first attempt has failed (NotificationFailed)."""
+    webhook_secret_overlap_s: float = 24 * 3600.0
+    """After a rotation the previous signing secret still signs deliveries for this long."""
+    webhook_workers: int = 4
+    webhook_batch_size: int = 100
+    webhook_poll_interval_s: float = 1.0
+    allow_loopback_webhooks: bool | None = None
+    """Endpoints on loopback over plain http: unset means yes in development and no in production,
+    where true is refused at start-up."""
+
+    # notify: e-mail over SMTP, with contact addresses looked up in the registry
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 8025
+    smtp_sender: str = "Livskraftige kommuner <ikke-svar@livskraft.ks.no>"
+    smtp_starttls: bool = False
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_timeout_s: float = 10.0
+    registry_url: str = "http://127.0.0.1:8001"
+    registry_token_file: Path | None = None
+    """notify's bearer token for the registry, re-read on every use (a rotated secret); unset in
+    development: notify signs a development token for itself."""
+    reminder_interval_s: float = 60.0
+    """How often notify looks for reminders due (and at once when its calendar moves on a day)."""
 
     log_level: str = "INFO"
 
