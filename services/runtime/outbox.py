@@ -25,6 +25,7 @@ from aiokafka import AIOKafkaProducer
 from livskraft_contracts import CloudEvent, Event, to_kafka
 
 from . import metrics
+from .unit_of_work import purge_idempotency_keys
 
 log = logging.getLogger(__name__)
 CHANNEL = "livskraft_outbox"
@@ -206,10 +207,12 @@ class OutboxRelay:
             pass
 
     async def _purge(self) -> None:
-        """Hourly: delete rows published a day ago, so the table stays small."""
+        """Hourly housekeeping: delete outbox rows published a day ago, and idempotency answers
+        older than a day, so both tables stay small."""
         self._purged_at = time.monotonic()
         try:
             await purge_published(self._pool)
+            await purge_idempotency_keys(self._pool)
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
             log.warning("outbox purge failed: %s", exc)
 

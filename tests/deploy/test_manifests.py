@@ -72,7 +72,7 @@ def service_user(service: str) -> Manifest:
 
 def consumed_topics(service: str) -> set[str]:
     spec = importlib.import_module(f"services.{service}.app").SPEC
-    return {event.topic() for event in spec.consumes}
+    return {event.topic() for event in spec.consumes.event_types}
 
 
 def pod_spec(deployment: Manifest) -> dict:
