@@ -23,6 +23,7 @@ Keys belong to the token's subject: two clients cannot see each other's answers.
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass
 from datetime import date, datetime
 from types import TracebackType
@@ -132,7 +133,7 @@ class UnitOfWork:
         return answer
 
     async def _replay_if_answered(self, idem: IdempotencyKey) -> None:
-        lock = f"{self.principal.subject}\0{idem.key}"
+        lock = json.dumps([self.principal.subject, idem.key])  # PostgreSQL text holds no NUL
         await self.conn.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", lock)
         row = await self.conn.fetchrow(
             f"""SELECT fingerprint, status, response FROM idempotency_keys
