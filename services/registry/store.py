@@ -1,15 +1,15 @@
-"""The registry's SQL: networks, enrolments, decisions, contacts, and the events they produce.
+"""The registry's SQL: networks, enrolments, decisions, contacts, the events they produce and the
+audit log.
 
 `commit_events` is the one place a command's events leave: numbered in the network's sequence,
 applied to the tables, written to the outbox and the audit log, all in the caller's transaction.
+`audit` and `audit_events` are the one place the audit log is written.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
-from dataclasses import dataclass
-from datetime import date
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import asyncpg
@@ -17,24 +17,19 @@ from livskraft_contracts import (
     CloudEvent,
     ContactRole,
     DecisionRecorded,
+    EnrolmentSubmitted,
     Event,
     MunicipalityRef,
     NetworkClosed,
     NetworkCreated,
     Theme,
 )
+from livskraft_contracts.registry import NetworkEvent
 
 from services.runtime import outbox, tracing
+from services.runtime.unit_of_work import Actor as Actor  # re-exported for the municipality side
 
-from .domain import STATUS_AFTER, Enrolment, EnrolmentStatus, Network
-
-
-@dataclass(frozen=True)
-class Actor:
-    """Who issued a command, for the audit log: the token's subject and role, never a name."""
-
-    subject: str
-    role: str
+from .domain import STATUS_AFTER, Enrolment, EnrolmentStatus, MemberStanding, Network
 
 
 async def insert_network(conn: asyncpg.Connection, n: Network) -> None:
@@ -146,33 +141,34 @@ async def contacts(
 # -- Events: applied to the tables, numbered, written to the outbox and the audit log ---------
 
 
-async def _apply(conn: asyncpg.Connection, event: Event, late_override: bool) -> None:
-    if isinstance(event, NetworkCreated):
-        await conn.execute("UPDATE networks SET published = true WHERE id = $1", event.network_id)
-    elif isinstance(event, NetworkClosed):
-        await conn.execute(
-            "UPDATE networks SET closed_reason = $2 WHERE id = $1", event.network_id, str(event.reason)
-        )
-    elif isinstance(event, DecisionRecorded):
-        await conn.execute(
-            """INSERT INTO decisions (id, network_id, kommunenummer, body, meeting_date, case_number,
-                                      decision_date, final, summary, external_system, external_key)
-               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)""",
-            event.decision_id,
-            event.network_id,
-            event.municipality.kommunenummer,
-            str(event.body),
-            event.meeting_date,
-            event.case_number,
-            event.decision_date,
-            event.final,
-            event.summary,
-            event.external_system,
-            event.external_key,
-        )
+async def _apply(conn: asyncpg.Connection, event: Event) -> None:
+    match event:
+        case NetworkCreated():
+            await conn.execute("UPDATE networks SET published = true WHERE id = $1", event.network_id)
+        case NetworkClosed():
+            await conn.execute(
+                "UPDATE networks SET closed_reason = $2 WHERE id = $1", event.network_id, str(event.reason)
+            )
+        case DecisionRecorded():
+            await conn.execute(
+                """INSERT INTO decisions (id, network_id, kommunenummer, body, meeting_date, case_number,
+                                          decision_date, final, summary, external_system, external_key)
+                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)""",
+                event.decision_id,
+                event.network_id,
+                event.municipality.kommunenummer,
+                str(event.body),
+                event.meeting_date,
+                event.case_number,
+                event.decision_date,
+                event.final,
+                event.summary,
+                event.external_system,
+                event.external_key,
+            )
     status = STATUS_AFTER.get(type(event))
-    if status is not None:
-        ref: MunicipalityRef = event.municipality  # type: ignore[attr-defined]
+    ref = _municipality(event)
+    if status is not None and ref is not None and isinstance(event, NetworkEvent):
         await conn.execute(
             """INSERT INTO enrolments
                    (network_id, kommunenummer, valid_on, status, late_override, submitted_at)
@@ -186,70 +182,78 @@ async def _apply(conn: asyncpg.Connection, event: Event, late_override: bool) ->
             ref.kommunenummer,
             ref.valid_on,
             str(status),
-            late_override,  # type: ignore[attr-defined]
+            isinstance(event, EnrolmentSubmitted) and event.late_override,
         )
 
 
 async def commit_events(
-    conn: asyncpg.Connection, network: Network, events: list[Event], actor: Actor
-) -> list[CloudEvent]:
+    conn: asyncpg.Connection, network: Network, events: Sequence[Event], actor: Actor
+) -> list[CloudEvent[Event]]:
     """Apply the events to the tables, number them in the network's sequence, and write them to
     the outbox and the audit log."""
-    envelopes = [
+    envelopes: list[CloudEvent[Event]] = [
         CloudEvent.wrap(event, sequence=network.sequence + i, traceparent=tracing.current())
         for i, event in enumerate(events, 1)
     ]
     for event in events:
-        await _apply(conn, event, late_override=bool(getattr(event, "late_override", False)))
+        await _apply(conn, event)
     network.sequence += len(events)
     await conn.execute("UPDATE networks SET sequence = $2 WHERE id = $1", network.id, network.sequence)
     await outbox.write(conn, envelopes)
+    await audit_events(conn, actor, envelopes, network.id)
+    return envelopes
+
+
+_AUDIT = """INSERT INTO audit_log (actor, actor_role, action, network_id, kommunenummer, event_id)
+            VALUES ($1, $2, $3, $4, $5, $6::uuid)"""
+
+
+async def audit_events(
+    conn: asyncpg.Connection,
+    actor: Actor,
+    envelopes: Sequence[CloudEvent[Any]],
+    network_id: uuid.UUID | None = None,
+) -> None:
+    """An audit row per event written: who (subject and role, never a name), what, for which
+    network (None for a municipality's own events) and municipality."""
     await conn.executemany(
-        """INSERT INTO audit_log (actor, actor_role, action, network_id, kommunenummer, event_id)
-           VALUES ($1, $2, $3, $4, $5, $6::uuid)""",
+        _AUDIT,
         [
-            (actor.subject, actor.role, e.data.event_name(), network.id, _kommunenummer(e.data), e.id)
+            (actor.subject, actor.role, e.data.event_name(), network_id, _kommunenummer(e.data), e.id)
             for e in envelopes
         ],
     )
-    return envelopes
 
 
 async def audit(conn: asyncpg.Connection, actor: Actor, action: str, network_id: uuid.UUID) -> None:
     """An audit row for a change that publishes no event (a draft)."""
-    await conn.execute(
-        "INSERT INTO audit_log (actor, actor_role, action, network_id) VALUES ($1, $2, $3, $4)",
-        actor.subject,
-        actor.role,
-        action,
-        network_id,
-    )
+    await conn.execute(_AUDIT, actor.subject, actor.role, action, network_id, None, None)
+
+
+def _municipality(event: Event) -> MunicipalityRef | None:
+    municipality = getattr(event, "municipality", None)
+    return municipality if isinstance(municipality, MunicipalityRef) else None
 
 
 def _kommunenummer(event: Event) -> str | None:
-    municipality = getattr(event, "municipality", None)
-    return municipality.kommunenummer if municipality else None
+    ref = _municipality(event)
+    if ref is not None:
+        return ref.kommunenummer
+    kommunenummer: object = getattr(event, "kommunenummer", None)  # a municipality's own events
+    return kommunenummer if isinstance(kommunenummer, str) else None
 
 
 # -- Queries -------------------------------------------------------------------------------------
 
-_NETWORK_SUMMARY = """
-    SELECT n.*,
-           (SELECT count(*) FROM enrolments e WHERE e.network_id = n.id
-             AND e.status IN ('submitted', 'confirmed')) AS members_active
-    FROM networks n
-"""
+
+async def network(conn: asyncpg.Connection, network_id: uuid.UUID) -> Network | None:
+    """A network as it stands, without locking it (for queries)."""
+    row = await conn.fetchrow("SELECT * FROM networks WHERE id = $1", network_id)
+    return network_from_row(row) if row else None
 
 
-async def network_view(conn: asyncpg.Connection, network_id: uuid.UUID) -> dict[str, Any] | None:
-    row = await conn.fetchrow(_NETWORK_SUMMARY + " WHERE n.id = $1", network_id)
-    if row is None:
-        return None
-    return {**dict(row), "members": await members(conn, network_id)}
-
-
-async def members(conn: asyncpg.Connection, network_id: uuid.UUID) -> list[dict[str, Any]]:
-    """Each enrolled or invited municipality, with what it still lacks."""
+async def members(conn: asyncpg.Connection, network_id: uuid.UUID) -> list[MemberStanding]:
+    """Each enrolled or invited municipality, with what it has in place."""
     rows = await conn.fetch(
         """SELECT e.kommunenummer, e.valid_on, e.status, e.late_override,
                   (SELECT count(*) FROM decisions d WHERE d.network_id = e.network_id
@@ -262,12 +266,12 @@ async def members(conn: asyncpg.Connection, network_id: uuid.UUID) -> list[dict[
            FROM enrolments e WHERE e.network_id = $1 ORDER BY e.kommunenummer""",
         network_id,
     )
-    return [dict(r) for r in rows]
+    return [MemberStanding(**{**dict(r), "status": EnrolmentStatus(r["status"])}) for r in rows]
 
 
-async def list_networks(conn: asyncpg.Connection) -> list[dict[str, Any]]:
-    rows = await conn.fetch(_NETWORK_SUMMARY + " ORDER BY n.created_at, n.id")
-    return [{**dict(r), "members": await members(conn, r["id"])} for r in rows]
+async def networks(conn: asyncpg.Connection) -> list[Network]:
+    rows = await conn.fetch("SELECT * FROM networks ORDER BY created_at, id")
+    return [network_from_row(r) for r in rows]
 
 
 async def enrolments_of(conn: asyncpg.Connection, kommunenummer: str) -> list[dict[str, Any]]:
@@ -289,7 +293,3 @@ async def audit_history(conn: asyncpg.Connection, network_id: uuid.UUID) -> list
         network_id,
     )
     return [dict(r) for r in rows]
-
-
-def days_to(deadline: date, today: date) -> int:
-    return (deadline - today).days
