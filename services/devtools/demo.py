@@ -18,7 +18,7 @@ import json
 import os
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -138,6 +138,267 @@ async def play(registry: httpx.AsyncClient, tokens: Tokens, say: Callable[[str],
     return outcome
 
 
+# -- Step 3: gatherings (services/gatherings) -----------------------------------------------------
+
+GATHERINGS: dict[str, dict[str, Any]] = {
+    "spring": {
+        "starts_on": "2010-04-21",
+        "start_time": "10:00",
+        "end_time": "16:00",
+        "place": "Steinkjer rådhus",
+        "host": "1702",
+        "capacity": 40,
+        "registration_deadline": "2010-04-07",
+    },
+    "autumn": {
+        "starts_on": "2010-09-15",
+        "start_time": "10:00",
+        "end_time": "15:30",
+        "place": "Levanger, Staup gård",
+        "host": "1719",
+        "capacity": 40,
+        "registration_deadline": "2010-09-01",
+    },
+}
+AUTUMN_MOVED: dict[str, Any] = {
+    **GATHERINGS["autumn"],
+    "starts_on": "2010-09-22",
+    "registration_deadline": "2010-09-08",
+    "reason": "Kollisjon med kommunestyremøtet i Levanger",
+}
+AGENDAS: dict[str, list[dict[str, Any]]] = {
+    "spring": [
+        {"kind": "session", "starts_at": "10:00", "ends_at": "10:30", "title": "Velkommen ved vertskommunen"},
+        {
+            "kind": "case",
+            "starts_at": "10:30",
+            "ends_at": "11:15",
+            "title": "Kulturarv som grunnlag for reiseliv",
+            "kommunenummer": "1702",
+            "theme": "kulturarv",
+        },
+        {
+            "kind": "talk",
+            "starts_at": "11:15",
+            "ends_at": "12:00",
+            "title": "Natur- og kulturbasert næringsutvikling",
+            "resource": {"name": "NTNU", "kind": "university"},
+        },
+        {
+            "kind": "case",
+            "starts_at": "13:00",
+            "ends_at": "13:45",
+            "title": "Lokalmat og grønt reiseliv",
+            "kommunenummer": "1729",
+            "theme": "produksjon-forbruk",
+        },
+        {"kind": "session", "starts_at": "14:00", "ends_at": "16:00", "title": "Erfaringsdeling"},
+    ],
+    "autumn": [
+        {"kind": "session", "starts_at": "10:00", "ends_at": "10:30", "title": "Velkommen"},
+        {
+            "kind": "case",
+            "starts_at": "10:30",
+            "ends_at": "11:15",
+            "title": "Stiftelsen av et kulturlandskapsråd",
+            "kommunenummer": "1719",
+            "theme": "kulturarv",
+        },
+        {
+            "kind": "talk",
+            "starts_at": "11:15",
+            "ends_at": "12:00",
+            "title": "Statlige virkemidler for kulturlandskap",
+            "resource": {"name": "Fylkesmannen i Nord-Trøndelag", "kind": "county-governor"},
+        },
+        {
+            "kind": "case",
+            "starts_at": "13:00",
+            "ends_at": "13:45",
+            "title": "Fra gårdsbutikk til matklynge",
+            "kommunenummer": "1724",
+            "theme": "produksjon-forbruk",
+        },
+        {"kind": "session", "starts_at": "14:00", "ends_at": "15:30", "title": "Erfaringsdeling"},
+    ],
+}
+PARTICIPANTS = {  # per municipality: politicians, top management, department staff
+    "1702": {"politician": 2, "management": 1, "department": 2},
+    "1724": {"politician": 1, "management": 1, "department": 1},
+    "1729": {"politician": 2, "management": 1, "department": 1},
+    "1719": {"politician": 1, "management": 1, "department": 2},
+}
+PARTICIPANT_NAMES = {"1702": ["Kari Nordmann"], "1719": ["Lise Prøve"]}  # invented; kept in gatherings only
+ABSENT = {"spring": ("1724", "department"), "autumn": ("1729", "politician")}  # one who did not come
+
+
+@dataclass
+class GatheringsOutcome:
+    """What step 3 did: the gatherings by name, the events it caused by type, the feed's address."""
+
+    gatherings: dict[str, str] = field(default_factory=dict)
+    events: dict[str, list[str]] = field(default_factory=dict)
+    feed_url: str = ""
+
+    def add(self, step: str, answer: httpx.Response) -> dict[str, Any]:
+        if answer.status_code >= 300:
+            raise RuntimeError(f"{step}: {answer.status_code} {answer.text}")
+        accepted: dict[str, Any] = answer.json()
+        for event_id, event_type in zip(accepted["event_ids"], accepted["event_types"], strict=True):
+            self.events.setdefault(event_type.split(".")[-2], []).append(event_id)
+        return accepted
+
+
+async def play_gatherings(
+    gatherings: httpx.AsyncClient,
+    network_id: str,
+    tokens: Tokens,
+    leader_token: Callable[[str], str],
+    move_calendar: Callable[[date], Awaitable[None]],
+    say: Callable[[str], None] = print,
+) -> GatheringsOutcome:
+    """Step 3: the network's leader schedules two gatherings and moves one; the members register
+    their participants; the calendar moves on to each gathering's day, and each is recorded held
+    with its attendance by role category."""
+    outcome = GatheringsOutcome()
+    leader = _bearer(leader_token(network_id))
+    staff = _bearer(tokens("staff", None))
+    members = {k for k in MUNICIPALITIES if k != WITHOUT_DECISION}
+    deadline = time.monotonic() + 30
+    while True:  # the registry's events reach the gatherings service over Kafka
+        known = await gatherings.get(f"/networks/{network_id}", headers=staff)
+        if known.status_code == 200 and members <= {
+            m["kommunenummer"] for m in known.json()["members"] if m["status"] == "confirmed"
+        }:
+            break
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"gatherings did not learn the network's members: {known.text}")
+        await asyncio.sleep(0.2)
+    for name, plan in GATHERINGS.items():
+        accepted = outcome.add(
+            f"schedule {name}",
+            await gatherings.post(f"/networks/{network_id}/gatherings", json=plan, headers=leader),
+        )
+        outcome.gatherings[name] = gathering = accepted["gathering_id"]
+        answer = await gatherings.put(
+            f"/gatherings/{gathering}/agenda", json={"items": AGENDAS[name]}, headers=leader
+        )
+        if answer.status_code != 200:
+            raise RuntimeError(f"agenda {name}: {answer.status_code} {answer.text}")
+        say(
+            f"3. The network's leader scheduled a gathering on {plan['starts_on']} in {plan['place']}, "
+            "with its agenda"
+        )
+    autumn = outcome.gatherings["autumn"]
+    outcome.add(
+        "reschedule",
+        await gatherings.post(f"/gatherings/{autumn}/reschedule", json=AUTUMN_MOVED, headers=leader),
+    )
+    say(f"   ... and moved the autumn one to {AUTUMN_MOVED['starts_on']}: {AUTUMN_MOVED['reason']}")
+
+    for name, gathering in outcome.gatherings.items():
+        for kommune, counts in PARTICIPANTS.items():
+            names = iter(PARTICIPANT_NAMES.get(kommune, []))
+            lines = [
+                {"role_category": role, "count": count, "names": [n] if (n := next(names, None)) else []}
+                for role, count in counts.items()
+            ]
+            outcome.add(
+                f"register {kommune} for {name}",
+                await gatherings.post(
+                    f"/gatherings/{gathering}/registrations",
+                    json={"kommunenummer": kommune, "participants": lines},
+                    headers=_bearer(tokens("municipality", kommune)),
+                ),
+            )
+        resource = {
+            "kommunenummer": GATHERINGS[name]["host"],
+            "participants": [{"role_category": "resource", "count": 1}],
+        }
+        outcome.add(
+            f"register the resource for {name}",
+            await gatherings.post(f"/gatherings/{gathering}/registrations", json=resource, headers=leader),
+        )
+    registered = len(outcome.events["ParticipantRegistered"])
+    say(f"   The members registered {registered} participants by role category (names stay in gatherings)")
+
+    issued = await gatherings.post("/calendar/feeds", json={"network_id": network_id}, headers=staff)
+    if issued.status_code != 201:
+        raise RuntimeError(f"feed: {issued.status_code} {issued.text}")
+    outcome.feed_url = issued.json()["url"]
+    say(f"   The network's calendar (iCalendar, for any calendar program): {outcome.feed_url}")
+
+    for name, gathering in outcome.gatherings.items():
+        day = date.fromisoformat(
+            AUTUMN_MOVED["starts_on"] if name == "autumn" else GATHERINGS[name]["starts_on"]
+        )
+        await move_calendar(day)
+        attendance: list[dict[str, Any]] = [
+            {
+                "kommunenummer": kommune,
+                "role_category": role,
+                "count": count - ((kommune, role) == ABSENT[name]),
+            }
+            for kommune, counts in PARTICIPANTS.items()
+            for role, count in counts.items()
+        ]
+        attendance.append(
+            {"kommunenummer": GATHERINGS[name]["host"], "role_category": "resource", "count": 1}
+        )
+        cases = [
+            {"kommunenummer": i["kommunenummer"], "title": i["title"]}
+            for i in AGENDAS[name]
+            if i["kind"] == "case"
+        ]
+        held = {
+            "attendance": attendance,
+            "cases_presented": cases,
+            "experience_sharing": {
+                "notes": "Kommunene delte erfaringer fra arbeidet med egne case.",
+                "good_examples": [{"title": cases[0]["title"], "kommunenummer": cases[0]["kommunenummer"]}],
+            },
+        }
+        outcome.add(
+            f"held {name}", await gatherings.post(f"/gatherings/{gathering}/held", json=held, headers=leader)
+        )
+        came = sum(a["count"] for a in attendance)
+        say(
+            f"   Calendar moved to {day.isoformat()}: the gathering was held, {came} attended, "
+            f"{len(cases)} cases presented"
+        )
+    return outcome
+
+
+def _calendars(urls: dict[str, str], staff: str) -> Callable[[date], Awaitable[None]]:
+    """Moves every running service's calendar (`livskraft dev` runs them in development)."""
+    from services.devtools.clock import move_all
+
+    async def move(day: date) -> None:
+        clients = {name: httpx.AsyncClient(base_url=url, timeout=10) for name, url in urls.items()}
+        try:
+            await move_all(clients, day, staff)
+        finally:
+            for client in clients.values():
+                await client.aclose()
+
+    return move
+
+
+def _calendar_today(info: dict[str, Any], data: Path) -> date | None:
+    """The running registry's today: the calendar may have moved on since `livskraft dev` started."""
+    from services.devtools.tokens import issue_dev_token
+
+    try:
+        answer = httpx.get(
+            f"{info['services']['registry']}/dev/clock",
+            headers=_bearer(issue_dev_token(data, "reader")),
+            timeout=5,
+        )
+    except httpx.HTTPError:
+        return None
+    return date.fromisoformat(answer.json()["today"]) if answer.status_code == 200 else None
+
+
 def run_demo(data_dir: str) -> int:
     """`livskraft demo`: play the scenario against the system `livskraft dev` started."""
     from services.devtools.tokens import issue_dev_token
@@ -148,7 +409,8 @@ def run_demo(data_dir: str) -> int:
         print(f"No running system: {info_file} is missing. Start `livskraft dev --today 2010-01-20` first.")
         return 1
     info = json.loads(info_file.read_text())
-    today = date.fromisoformat(info["today"]) if info.get("today") else date.today()
+    started = date.fromisoformat(info["today"]) if info.get("today") else date.today()
+    today = _calendar_today(info, data) or started
     if not date(2010, 1, 1) <= today <= date(2010, 2, 15):
         print(
             f"The system's calendar says {today}; the seed's scenario happens before the enrolment "
@@ -169,6 +431,14 @@ def run_demo(data_dir: str) -> int:
             outcome = await play(registry, tokens)
             written = sum(len(v) for v in outcome.events.values()) + 1
             print(f"   The registry wrote {written} events through its outbox to Kafka.")
+            async with httpx.AsyncClient(base_url=urls["gatherings"], timeout=30) as gatherings:
+                await play_gatherings(
+                    gatherings,
+                    outcome.network_id,
+                    tokens,
+                    lambda network: issue_dev_token(data, "leader", networks=[network]),
+                    _calendars(urls, tokens("staff", None)),
+                )
             report = await _wait_for_report(reporting, outcome, _bearer(tokens("reader", None)))
             print("4. Reporting, from the events on Kafka:")
             for member in report["members"]:
@@ -177,7 +447,7 @@ def run_demo(data_dir: str) -> int:
                     f"   {member['kommunenummer']} {MUNICIPALITIES.get(member['kommunenummer'], '')}: "
                     f"{member['status']}, {decisions}"
                 )
-        print("Not yet built: gatherings (step 3), the contact's reminder (notify), JSON-stat statistics.")
+        print("Not yet built: the contact's reminder (notify), JSON-stat statistics.")
         return 0
 
     return asyncio.run(main())
