@@ -27,7 +27,7 @@ from livskraft_contracts import (
 from livskraft_contracts.registry import NetworkEvent
 
 from services.runtime import outbox, tracing
-from services.runtime.unit_of_work import Actor as Actor  # re-exported for the municipality side
+from services.runtime.unit_of_work import Actor
 
 from .domain import STATUS_AFTER, Enrolment, EnrolmentStatus, MemberStanding, Network
 
