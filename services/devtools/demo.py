@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import sys
 import time
 from collections.abc import Awaitable, Callable
@@ -453,30 +452,19 @@ def run_demo(data_dir: str) -> int:
     return asyncio.run(main())
 
 
-def klass_folder() -> Path | None:
-    """A folder of SSB KLASS responses: LIVSKRAFT_KLASS_DIR, or the shared data beside the project."""
-    configured = os.environ.get("LIVSKRAFT_KLASS_DIR")
-    folder = (
-        Path(configured) if configured else Path(__file__).resolve().parents[2] / "shared/data/municipalities"
-    )
-    return folder if folder.is_dir() else None
-
-
 async def _municipalities(registry: httpx.AsyncClient, staff: dict[str, str]) -> None:
-    """Step 0: the registry learns the municipalities through time, from SSB KLASS."""
-    folder = klass_folder()
-    source = {"source": "folder", "folder": str(folder)} if folder else {"source": "klass"}
-    answer = await registry.post("/municipalities/import", json=source, headers=staff)
+    """Step 0: the registry knows the municipalities through time, from the SSB KLASS data it
+    carries (imported when it started on an empty database); importing it again changes nothing."""
+    answer = await registry.post("/municipalities/import", json={"source": "bundled"}, headers=staff)
     if answer.status_code != 200:
-        print(
-            f"0. Municipalities not imported ({answer.json().get('detail')}); "
-            "codes are checked for form only."
-        )
+        print(f"0. Municipalities not imported ({answer.json().get('detail')}).")
         return
     counts = answer.json()
+    known = counts["registered"] + counts["changed"] + counts["unchanged"]
     print(
-        f"0. Imported municipalities from SSB KLASS ({folder or 'live API'}): {counts['registered']} new, "
-        f"{counts['changed']} changed, {counts['unchanged']} unchanged versions"
+        f"0. The registry knows {known} municipality versions from SSB KLASS (bundled, 2006-2024); "
+        f"importing them again: {counts['registered']} new, {counts['changed']} changed, "
+        f"{counts['unchanged']} unchanged"
     )
     chain: list[str] = []
     ref: dict[str, str] | None = {"kommunenummer": "1702", "valid_on": "2010-01-20"}

@@ -21,7 +21,9 @@ from livskraft_contracts import (
 from services.runtime.app import ServiceSpec, build_app
 from services.runtime.settings import Settings
 
-from . import api, municipalities_api
+from . import api
+from .municipalities import api as municipalities_api
+from .municipalities import handlers as municipality_handlers
 
 SPEC = ServiceSpec(
     name="registry",
@@ -39,6 +41,7 @@ SPEC = ServiceSpec(
         NetworkClosed,
     ),
     routers=[api.router, municipalities_api.router],
+    on_start=municipality_handlers.import_bundled_if_empty,
     description="Where the programme's facts are made: networks, enrolment, political decisions.",
 )
 

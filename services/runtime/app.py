@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from livskraft_contracts import Event
@@ -52,6 +53,10 @@ class ServiceSpec:
     routers: Sequence[APIRouter] = ()
     description: str = ""
     background: Sequence[BackgroundTask] = ()
+    on_start: Callable[[asyncpg.Pool, Settings], Awaitable[None]] | None = None
+    """Run once at start-up, right after the migrations and before anything is served (the
+    registry fills empty municipality tables from its bundled data). Replicas start at once:
+    it must be idempotent and take its own lock."""
 
 
 def build_app(spec: ServiceSpec, settings: Settings) -> FastAPI:
@@ -68,6 +73,8 @@ def build_app(spec: ServiceSpec, settings: Settings) -> FastAPI:
         assert settings.database_url and settings.kafka_bootstrap_servers
         pool = await db.create_pool(settings.database_url)
         await db.migrate(pool, spec.migrations)
+        if spec.on_start is not None:
+            await spec.on_start(pool, settings)
         connection = {k: v for k, v in settings.kafka_options().items() if k != "bootstrap_servers"}
         producer = make_producer(settings.kafka_bootstrap_servers, **connection)
         await producer.start()

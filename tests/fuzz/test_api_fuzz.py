@@ -15,8 +15,8 @@ does not hide the handlers:
 - once per operation, the valid request without a token, with a forged one (401), and for
   commands with a reader's token (403).
 
-Before fuzzing, the registry gets municipalities from the saved SSB KLASS responses (when the
-folder is there), a network with Steinkjer enrolled (decision and main contact recorded) and a
+Before fuzzing, the registry gets municipalities from the SSB KLASS responses it carries, a
+network with Steinkjer enrolled (decision and main contact recorded) and a
 draft; about half the generated requests name those in their path, so the handlers' deeper
 branches are reached, not only their 404s. SSB KLASS itself is an address where nothing listens:
 the import's 502 is the one 5xx allowed.
@@ -52,6 +52,7 @@ from schemathesis.specs.openapi.checks import (
     response_schema_conformance,
 )
 
+from services.registry.municipalities.sources import BUNDLED
 from tests.conftest import eventually
 from tests.e2e.test_backbone import DECISION, SEED_NETWORK
 from tests.processes import ServiceProcess, free_port
@@ -71,9 +72,8 @@ classic way to break a database (PostgreSQL text cannot hold NUL) or an encoder.
 
 
 def klass_dir() -> Path:
-    """The saved KLASS responses, as tests/registry/test_municipalities.py finds them."""
-    default = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "municipalities"
-    return Path(os.environ.get("LIVSKRAFT_KLASS_DIR") or default)
+    """The KLASS responses bundled with the registry (which imports them when it starts)."""
+    return BUNDLED
 
 
 # -- Checks -----------------------------------------------------------------------------------------

@@ -1,11 +1,11 @@
-"""Reading SSB KLASS (kommuneinndeling 131) into dated versions, from the saved API responses in
-shared/data/municipalities, and through the live-API code path against those same responses."""
+"""Reading SSB KLASS (kommuneinndeling 131) into dated versions, from the responses bundled with
+the registry, and through the live-API code path (timeouts, retries) against those same responses."""
 
 from __future__ import annotations
 
+import ast
 import csv
 import json
-import os
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -13,37 +13,30 @@ from typing import Any
 import httpx
 import pytest
 
-from services.registry.klass import (
+from services.registry.municipalities import klass
+from services.registry.municipalities.klass import (
     CHANGES_FROM,
-    KLASS_API,
     KlassDataError,
     Kommuneinndeling,
     Snapshot,
     SuccessionKind,
-    fetch_kommuneinndeling,
-    klass_client,
-    load_folder,
     ordered_snapshots,
     parse_responses,
+)
+from services.registry.municipalities.sources import (
+    BUNDLED,
+    KLASS_API,
+    fetch_kommuneinndeling,
+    load_bundled,
     read_folder,
 )
 
-
-def klass_dir() -> Path:
-    """The saved KLASS responses: LIVSKRAFT_KLASS_DIR, or the shared folder beside the project."""
-    default = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "municipalities"
-    return Path(os.environ.get("LIVSKRAFT_KLASS_DIR") or default)
-
-
-pytestmark = pytest.mark.skipif(
-    not (klass_dir() / "changetables.json").exists(),
-    reason=f"no saved KLASS responses in {klass_dir()} (set LIVSKRAFT_KLASS_DIR)",
-)
+PROJECT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
 def kommuneinndeling() -> Kommuneinndeling:
-    return load_folder(klass_dir())
+    return load_bundled()
 
 
 def d(text: str) -> date:
@@ -184,7 +177,7 @@ def test_starts_come_from_the_change_table_when_before_the_data(kommuneinndeling
 
 
 def test_without_the_change_table_start_a_code_starts_with_the_data() -> None:
-    shallow = parse_responses(read_folder(klass_dir()), history_from=None)
+    shallow = parse_responses(read_folder(BUNDLED), history_from=None)
     (steinkjer,) = shallow.versions_of("1702")
     assert (steinkjer.valid_from, steinkjer.valid_from_known) == (d("2006-01-01"), False)
 
@@ -202,11 +195,8 @@ def test_every_change_since_2006_lines_up_with_the_versions(kommuneinndeling: Ko
 
 def test_same_as_the_derived_validity_file(kommuneinndeling: Kommuneinndeling) -> None:
     """derived_kommuner_validity_2006_2024.csv was built from all KLASS versions 1971-2024, more
-    than the folder holds: the yearly versions plus the change table give the same spans."""
-    path = klass_dir() / "derived_kommuner_validity_2006_2024.csv"
-    if not path.exists():
-        pytest.skip("no derived validity file")
-    with path.open(encoding="utf-8") as f:
+    than the bundle holds: the yearly versions plus the change table give the same spans."""
+    with (BUNDLED / "derived_kommuner_validity_2006_2024.csv").open(encoding="utf-8") as f:
         expected = {
             (
                 r["kommunenummer"],
@@ -359,9 +349,8 @@ def _county_version_docs(result: Kommuneinndeling, municipal: Any) -> list[dict[
 
 
 async def test_the_live_api_path_reads_the_same(kommuneinndeling: Kommuneinndeling) -> None:
-    transport, seen = klass_api_double(klass_dir(), kommuneinndeling)
-    async with klass_client(KLASS_API, transport=transport) as client:
-        fetched = await fetch_kommuneinndeling(client)
+    transport, seen = klass_api_double(BUNDLED, kommuneinndeling)
+    fetched = await fetch_kommuneinndeling(KLASS_API, transport=transport)
 
     assert fetched == kommuneinndeling
     assert all(r.headers["accept"] == "application/json" for r in seen)
@@ -371,3 +360,111 @@ async def test_the_live_api_path_reads_the_same(kommuneinndeling: Kommuneinndeli
     fetched_versions = {r.url.path.rsplit("/", 1)[-1] for r in seen if "/versions/" in r.url.path}
     assert {"476", "833", "1860", "1710"} <= fetched_versions  # 2006, 2018, 2020, 2024
     assert "477" not in fetched_versions  # 2005 ended before the registry's first day
+
+
+def flaky(
+    transport: httpx.MockTransport, failures: list[Any]
+) -> tuple[httpx.MockTransport, list[httpx.Request]]:
+    """The double, failing the first requests in turn: a status code answers with it, an
+    exception is raised (as a timeout or a refused connection would be)."""
+    tried: list[httpx.Request] = []
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        tried.append(request)
+        if failures:
+            failure = failures.pop(0)
+            if isinstance(failure, int):
+                return httpx.Response(failure, json={"error": "try again"})
+            raise failure
+        return transport.handle_request(request)
+
+    return httpx.MockTransport(handle), tried
+
+
+@pytest.mark.parametrize(
+    "failures",
+    [
+        [503, 502],
+        [429],
+        [httpx.ReadTimeout("slow"), httpx.ConnectError("refused")],
+        [500, httpx.RemoteProtocolError("dropped")],
+    ],
+)
+async def test_the_live_api_is_tried_again_after_what_may_pass(
+    kommuneinndeling: Kommuneinndeling, failures: list[Any]
+) -> None:
+    double, _ = klass_api_double(BUNDLED, kommuneinndeling)
+    count = len(failures)
+    transport, tried = flaky(double, failures)
+    fetched = await fetch_kommuneinndeling(KLASS_API, transport=transport, attempts=3, backoff_s=0.001)
+    assert fetched == kommuneinndeling
+    assert tried[0].url == tried[count].url  # the first request, tried until it answered
+
+
+async def test_the_live_api_gives_up_after_its_attempts(kommuneinndeling: Kommuneinndeling) -> None:
+    double, _ = klass_api_double(BUNDLED, kommuneinndeling)
+    transport, tried = flaky(double, [503, 503, 503, 503])
+    with pytest.raises(httpx.HTTPStatusError) as refused:
+        await fetch_kommuneinndeling(KLASS_API, transport=transport, attempts=3, backoff_s=0.001)
+    assert refused.value.response.status_code == 503
+    assert len(tried) == 3
+
+    transport, tried = flaky(double, [httpx.ConnectTimeout("no answer")] * 2)
+    with pytest.raises(httpx.ConnectTimeout):
+        await fetch_kommuneinndeling(KLASS_API, transport=transport, attempts=2, backoff_s=0.001)
+    assert len(tried) == 2
+
+
+async def test_a_final_answer_is_not_tried_again(kommuneinndeling: Kommuneinndeling) -> None:
+    double, _ = klass_api_double(BUNDLED, kommuneinndeling)
+    transport, tried = flaky(double, [404])
+    with pytest.raises(httpx.HTTPStatusError):
+        await fetch_kommuneinndeling(KLASS_API, transport=transport, attempts=3, backoff_s=0.001)
+    assert len(tried) == 1
+
+
+async def test_each_request_has_a_timeout(kommuneinndeling: Kommuneinndeling) -> None:
+    double, seen = klass_api_double(BUNDLED, kommuneinndeling)
+    await fetch_kommuneinndeling(KLASS_API, transport=double, timeout_s=7.5)
+    assert {r.extensions["timeout"]["read"] for r in seen} == {7.5}
+
+
+# --- Where the data lives ------------------------------------------------------------------------
+
+
+def test_klass_parsing_does_no_io() -> None:
+    """klass.py reads nothing and fetches nothing: sources.py does."""
+    tree = ast.parse(Path(klass.__file__).read_text(encoding="utf-8"))
+    imported = {
+        alias.name.split(".")[0]
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Import | ast.ImportFrom)
+        for alias in (node.names if isinstance(node, ast.Import) else [ast.alias(node.module or "")])
+    }
+    assert not imported & {"httpx", "pathlib", "os", "json", "asyncio", "asyncpg", "urllib"}
+    assert "open(" not in Path(klass.__file__).read_text(encoding="utf-8")
+
+
+def test_the_bundle_is_inside_the_project_with_its_sources() -> None:
+    assert BUNDLED.is_relative_to(PROJECT)
+    sources = (BUNDLED / "SOURCES.md").read_text(encoding="utf-8")
+    assert "NLOD" in sources and "Statistisk sentralbyrå" in sources
+    for name in ["changetables.json", "131.json", "Kommuneinndeling 2006.json", "Kommuneinndeling 2024.json"]:
+        assert (BUNDLED / name).is_file(), name
+        assert name in sources or "Kommuneinndeling YYYY.json" in sources
+    population = PROJECT / "services" / "reporting" / "data"
+    assert (population / "population_ssb07459.csv").is_file()
+    assert "07459" in (population / "README.md").read_text(encoding="utf-8")
+
+
+def test_nothing_reads_data_from_outside_the_project() -> None:
+    """No path to the shared folder beside the project, in code, tests or benchmarks."""
+    folder_name = "sha" + "red"  # spelt apart, so that this file does not find itself
+    outside, beside = f"{folder_name}/data", f'"{folder_name}"'
+    found = [
+        str(path.relative_to(PROJECT))
+        for folder in ("services", "tests", "bench")
+        for path in (PROJECT / folder).rglob("*.py")
+        if outside in (text := path.read_text(encoding="utf-8")) or beside in text
+    ]
+    assert found == []

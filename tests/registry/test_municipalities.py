@@ -3,7 +3,7 @@ re-import it, and ask what held on a day."""
 
 from __future__ import annotations
 
-import os
+import asyncio
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import replace
@@ -14,16 +14,16 @@ import asyncpg
 import pytest
 
 from services.devtools.embedded_postgres import EmbeddedPostgres
-from services.registry.klass import (
+from services.registry.municipalities.handlers import REGISTRY, import_bundled_if_empty
+from services.registry.municipalities.klass import (
     Kommuneinndeling,
     MunicipalityVersion,
     Succession,
     SuccessionKind,
-    load_folder,
     parse_responses,
-    read_folder,
 )
-from services.registry.municipalities import (
+from services.registry.municipalities.sources import BUNDLED, load_bundled, read_folder
+from services.registry.municipalities.store import (
     counties_on,
     county_on,
     current_code,
@@ -32,24 +32,14 @@ from services.registry.municipalities import (
     import_versions,
     municipalities_in_county,
     municipalities_on,
+    municipalities_per_county,
     municipality_history,
     municipality_on,
 )
 from services.runtime.db import create_pool, migrate
+from services.runtime.settings import Settings
 
 REGISTRY_MIGRATIONS = Path(__file__).resolve().parents[2] / "services" / "registry" / "migrations"
-
-
-def klass_dir() -> Path:
-    """The saved KLASS responses: LIVSKRAFT_KLASS_DIR, or the shared folder beside the project."""
-    default = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "municipalities"
-    return Path(os.environ.get("LIVSKRAFT_KLASS_DIR") or default)
-
-
-pytestmark = pytest.mark.skipif(
-    not (klass_dir() / "changetables.json").exists(),
-    reason=f"no saved KLASS responses in {klass_dir()} (set LIVSKRAFT_KLASS_DIR)",
-)
 
 
 def d(text: str) -> date:
@@ -81,14 +71,14 @@ def klass_new_db(klass_pg: EmbeddedPostgres) -> Callable[[str], Awaitable[asyncp
 
 @pytest.fixture(scope="module")
 def kommuneinndeling() -> Kommuneinndeling:
-    return load_folder(klass_dir())
+    return load_bundled()
 
 
 @pytest.fixture(scope="module")
 async def klass_db(
     klass_new_db: Callable[[str], Awaitable[asyncpg.Pool]], kommuneinndeling: Kommuneinndeling
 ) -> AsyncIterator[tuple[asyncpg.Pool, tuple]]:
-    """A database holding the shared folder's kommuneinndeling, and what importing it reported."""
+    """A database holding the bundled kommuneinndeling, and what importing it reported."""
     pool = await klass_new_db("klass")
     async with pool.acquire() as conn:
         reported = await import_kommuneinndeling(conn, kommuneinndeling)
@@ -289,7 +279,7 @@ async def test_data_from_a_shorter_history_changes_nothing(
     """Without the change table's start, 387 codes start 'at least' in 2006 instead of 1971;
     the same versions, known less well: the store keeps what it knew."""
     await import_kommuneinndeling(fresh_conn, kommuneinndeling)
-    shallow = parse_responses(read_folder(klass_dir()), history_from=None)
+    shallow = parse_responses(read_folder(BUNDLED), history_from=None)
     result = await import_versions(fresh_conn, shallow.municipalities, kommuneinndeling.successions)
     assert result.changes == 0
     steinkjer = await municipality_on(fresh_conn, "1702", d("2000-01-01"))
@@ -299,7 +289,7 @@ async def test_data_from_a_shorter_history_changes_nothing(
 async def test_data_from_a_longer_history_moves_unknown_starts(
     fresh_conn: asyncpg.Connection, kommuneinndeling: Kommuneinndeling
 ) -> None:
-    shallow = parse_responses(read_folder(klass_dir()), history_from=None)
+    shallow = parse_responses(read_folder(BUNDLED), history_from=None)
     first = await import_versions(fresh_conn, shallow.municipalities, shallow.successions)
     ids = {r.version.kommunenummer: r.id for r in first.registered if not r.version.valid_from_known}
 
@@ -332,3 +322,76 @@ async def test_two_versions_of_a_code_on_one_day_are_refused(
     with pytest.raises(asyncpg.ExclusionViolationError, match="overlap"):
         await import_versions(fresh_conn, [steinkjer, overlapping], [])
     assert len(await municipality_history(fresh_conn, "5006")) == 1
+
+
+async def test_municipalities_per_county(conn: asyncpg.Connection) -> None:
+    in_2010 = await municipalities_per_county(conn, d("2010-01-01"))
+    assert (in_2010["17"], len(in_2010), sum(in_2010.values())) == (24, 19, 430)
+    assert "50" not in in_2010
+    in_2024 = await municipalities_per_county(conn, d("2024-01-01"))
+    assert (in_2024["50"], sum(in_2024.values())) == (38, 357)
+
+
+# --- The start-up import: the registry knows the municipalities without anyone asking --------------
+
+
+async def _counts(pool: asyncpg.Pool) -> dict[str, int]:
+    async with pool.acquire() as conn:
+        return {
+            table: await conn.fetchval(f"SELECT count(*) FROM {table}")
+            for table in ("municipality_versions", "county_versions", "outbox", "audit_log")
+        }
+
+
+async def test_an_empty_registry_imports_the_bundle_at_start_with_its_events(
+    klass_new_db: Callable[[str], Awaitable[asyncpg.Pool]],
+) -> None:
+    pool = await klass_new_db("klass_start")
+    try:
+        await import_bundled_if_empty(pool, Settings())
+        assert await _counts(pool) == {
+            "municipality_versions": 870,
+            "county_versions": 33,
+            "outbox": 870,
+            "audit_log": 870,
+        }
+        async with pool.acquire() as conn:
+            actors = await conn.fetch("SELECT DISTINCT actor, actor_role, action, network_id FROM audit_log")
+            assert [tuple(r) for r in actors] == [
+                (REGISTRY.subject, REGISTRY.role, "MunicipalityRegistered", None)
+            ]
+            steinkjer = await municipality_on(conn, "1702", d("2010-01-20"))
+            assert steinkjer is not None and steinkjer.successors == ("5004",)
+
+        await import_bundled_if_empty(pool, Settings())  # the next start: nothing more
+        assert (await _counts(pool))["outbox"] == 870
+    finally:
+        await pool.close()
+
+
+async def test_replicas_starting_at_once_import_once(
+    klass_new_db: Callable[[str], Awaitable[asyncpg.Pool]],
+) -> None:
+    pool = await klass_new_db("klass_replicas")
+    try:
+        await asyncio.gather(*(import_bundled_if_empty(pool, Settings()) for _ in range(3)))
+        counts = await _counts(pool)
+        assert (counts["municipality_versions"], counts["outbox"]) == (870, 870)
+        async with pool.acquire() as conn:
+            assert await conn.fetchval("SELECT sum(sequence) FROM municipality_sequences") == 870
+    finally:
+        await pool.close()
+
+
+async def test_a_registry_that_knows_municipalities_imports_nothing_at_start(
+    klass_new_db: Callable[[str], Awaitable[asyncpg.Pool]], kommuneinndeling: Kommuneinndeling
+) -> None:
+    """Only empty tables are filled at start-up; a newer bundle comes in by POST /municipalities/import."""
+    pool = await klass_new_db("klass_known")
+    try:
+        async with pool.acquire() as conn:
+            await import_versions(conn, kommuneinndeling.municipalities[:1], [])
+        await import_bundled_if_empty(pool, Settings())
+        assert (await _counts(pool))["municipality_versions"] == 1
+    finally:
+        await pool.close()

@@ -1,50 +1,28 @@
-"""The municipality API on the real embedded parts: import the shared KLASS folder over HTTP,
-see MunicipalityRegistered / MunicipalityChanged reach Kafka, ask what held on a day, and be
-refused with problem details naming the field."""
+"""The municipality API on the real embedded parts: the registry imports its bundled KLASS data
+when it starts, its MunicipalityRegistered events reach Kafka, a re-import over HTTP changes only
+what changed, questions are answered by day, and refusals are problem details naming the field."""
 
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import socket
 import uuid
 from datetime import date
-from pathlib import Path
 
 import httpx
-import pytest
 from livskraft_contracts import MunicipalityChanged, MunicipalityRegistered
 
-from services.registry import municipalities_api
-from services.registry.klass import MunicipalityVersion
-from services.registry.municipalities import ImportedVersion, ImportResult
-from services.registry.municipality_events import import_events, numbered
+from services.registry.municipalities.domain import ImportedVersion, ImportResult
+from services.registry.municipalities.events import import_events, numbered
+from services.registry.municipalities.handlers import REGISTRY
+from services.registry.municipalities.klass import MunicipalityVersion
+from services.registry.municipalities.sources import BUNDLED
 from tests.kafka_reader import header, read_records
-
-
-def klass_dir() -> Path:
-    """The saved KLASS responses: LIVSKRAFT_KLASS_DIR, or the shared folder beside the project."""
-    default = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "municipalities"
-    return Path(os.environ.get("LIVSKRAFT_KLASS_DIR") or default)
-
-
-needs_klass_data = pytest.mark.skipif(
-    not (klass_dir() / "changetables.json").exists(),
-    reason=f"no saved KLASS responses in {klass_dir()} (set LIVSKRAFT_KLASS_DIR)",
-)
 
 
 def d(text: str) -> date:
     return date.fromisoformat(text)
-
-
-def with_router(client: httpx.AsyncClient) -> httpx.AsyncClient:
-    """The municipality routes on the service, until app.py includes them itself."""
-    app = client.app  # type: ignore[attr-defined]
-    if not any(getattr(r, "path", None) == "/municipalities/import" for r in app.routes):
-        app.include_router(municipalities_api.router)
-    return client
 
 
 def bearer(token: str) -> dict[str, str]:
@@ -103,37 +81,24 @@ def test_no_changes_no_events() -> None:
     assert import_events(ImportResult((), (), unchanged=870)) == []
 
 
-# --- Import, events and queries, on one import -----------------------------------------------
+# --- The start-up import, events, a re-import and queries ---------------------------------------
 
 
-@needs_klass_data
-async def test_import_publishes_events_and_answers_questions_by_day(
+async def test_the_registry_starts_knowing_the_municipalities_and_answers_by_day(
     start_service, token, bootstrap, tmp_path
 ) -> None:
-    registry = with_router(await start_service("registry", today=date(2024, 6, 1)))
+    registry = await start_service("registry", today=date(2024, 6, 1))
     pool = registry.app.state.pool  # type: ignore[attr-defined]
     staff, reader = bearer(token("staff")), bearer(token("reader"))
-    folder = {"source": "folder", "folder": str(klass_dir())}
 
-    # The first import registers every version and writes one event each.
-    first = await registry.post("/municipalities/import", json=folder, headers=staff)
-    assert first.status_code == 200, first.text
-    assert first.json() == {
-        "source": "folder",
-        "registered": 870,
-        "changed": 0,
-        "unchanged": 0,
-        "events": 870,
-        "event_types": {"MunicipalityRegistered": 870},
-        "links": first.json()["links"],
-        "counties": {"registered": 33, "changed": 0, "unchanged": 0},
-    }
-    assert first.json()["links"] > 0
+    # Started on an empty database, it imported the bundled data: one event per version.
     async with pool.acquire() as conn:
+        assert await conn.fetchval("SELECT count(*) FROM municipality_versions") == 870
+        assert await conn.fetchval("SELECT count(*) FROM county_versions") == 33
         assert await conn.fetchval("SELECT count(*) FROM outbox") == 870
         audit = await conn.fetch("SELECT actor, actor_role, action, network_id FROM audit_log")
         assert len(audit) == 870
-        assert {tuple(r) for r in audit} == {("dev-staff", "staff", "MunicipalityRegistered", None)}
+        assert {tuple(r) for r in audit} == {(REGISTRY.subject, "system", "MunicipalityRegistered", None)}
         sequences = dict(await conn.fetch("SELECT kommunenummer, sequence FROM municipality_sequences"))
         codes = await conn.fetchval("SELECT count(DISTINCT kommunenummer) FROM municipality_versions")
         assert (sequences["1702"], sequences["5001"], len(sequences)) == (1, 3, codes)
@@ -162,17 +127,20 @@ async def test_import_publishes_events_and_answers_questions_by_day(
     audit_row = await _audit(pool, steinkjer_id)
     assert (audit_row["kommunenummer"], audit_row["network_id"]) == ("1702", None)
 
-    # The same data again: nothing changes, no events.
-    again = await registry.post("/municipalities/import", json=folder, headers=staff)
-    assert again.status_code == 200, again.text
-    assert [again.json()[k] for k in ("registered", "changed", "unchanged", "events", "links")] == [
-        0,
-        0,
-        870,
-        0,
-        0,
-    ]
-    assert again.json()["counties"] == {"registered": 0, "changed": 0, "unchanged": 33}
+    # The import's default source is the bundle: the same data again changes nothing, no events.
+    for body in [None, {}, {"source": "bundled"}, {"source": "folder", "folder": str(BUNDLED)}]:
+        again = await registry.post("/municipalities/import", json=body, headers=staff)
+        assert again.status_code == 200, again.text
+        assert again.json() == {
+            "source": (body or {}).get("source", "bundled"),
+            "registered": 0,
+            "changed": 0,
+            "unchanged": 870,
+            "events": 0,
+            "event_types": {},
+            "links": 0,
+            "counties": {"registered": 0, "changed": 0, "unchanged": 33},
+        }
     async with pool.acquire() as conn:
         assert await conn.fetchval("SELECT count(*) FROM outbox") == 870
         assert await conn.fetchval("SELECT count(*) FROM audit_log") == 870
@@ -250,7 +218,7 @@ async def test_import_publishes_events_and_answers_questions_by_day(
 
     # Data that renames a municipality: one MunicipalityChanged, next in the code's sequence.
     renamed = tmp_path / "klass"
-    shutil.copytree(klass_dir(), renamed)
+    shutil.copytree(BUNDLED, renamed)
     latest = renamed / "Kommuneinndeling 2024.json"
     doc = json.loads(latest.read_text(encoding="utf-8"))
     for item in doc["classificationItems"]:
@@ -258,9 +226,9 @@ async def test_import_publishes_events_and_answers_questions_by_day(
             item["name"] = "Steinkjer - Stientje"
     latest.write_text(json.dumps(doc), encoding="utf-8")
 
-    changed = await registry.post(
-        "/municipalities/import", json={"source": "folder", "folder": str(renamed)}, headers=staff
-    )
+    rename = {"source": "folder", "folder": str(renamed)}
+    retry_safely = {**staff, "Idempotency-Key": f"klass-{uuid.uuid4()}"}
+    changed = await registry.post("/municipalities/import", json=rename, headers=retry_safely)
     assert changed.status_code == 200, changed.text
     assert [changed.json()[k] for k in ("registered", "changed", "unchanged", "events")] == [0, 1, 869, 1]
     assert changed.json()["event_types"] == {"MunicipalityChanged": 1}
@@ -274,7 +242,21 @@ async def test_import_publishes_events_and_answers_questions_by_day(
     record = next(r for r in records if header(r, "ce_id") == change_id)
     assert (record.key, header(record, "ce_sequence")) == (b"5006", "2")
     assert json.loads(record.value)["name"] == "Steinkjer - Stientje"
-    assert (await _audit(pool, change_id))["action"] == "MunicipalityChanged"
+    assert [(await _audit(pool, change_id))[k] for k in ("action", "actor")] == [
+        "MunicipalityChanged",
+        "dev-staff",
+    ]
+
+    # Sent again with its Idempotency-Key: the first answer, and nothing more written.
+    replayed = await registry.post("/municipalities/import", json=rename, headers=retry_safely)
+    assert replayed.status_code == 200, replayed.text
+    assert replayed.json() == changed.json()
+    assert replayed.headers["idempotent-replayed"] == "true"
+    async with pool.acquire() as conn:
+        assert await conn.fetchval("SELECT count(*) FROM outbox") == 871
+    assert_problem(
+        await registry.post("/municipalities/import", json={}, headers=retry_safely), 422, "Idempotency-Key"
+    )
 
 
 async def _audit(pool, event_id: str) -> dict:
@@ -293,19 +275,30 @@ def closed_port() -> int:
         return s.getsockname()[1]
 
 
+TABLES = ("municipality_versions", "county_versions", "outbox", "audit_log", "municipality_sequences")
+
+
+async def _table_counts(pool) -> dict[str, int]:
+    async with pool.acquire() as conn:
+        return {table: await conn.fetchval(f"SELECT count(*) FROM {table}") for table in TABLES}
+
+
 async def test_refusals_are_problems_naming_the_field_and_change_nothing(
     start_service, token, tmp_path
 ) -> None:
-    registry = with_router(await start_service("registry", today=date(2010, 1, 20)))
+    unreachable = f"http://127.0.0.1:{closed_port()}/api/klass/v1"
+    registry = await start_service("registry", today=date(2010, 1, 20), klass_api_url=unreachable)
     pool = registry.app.state.pool  # type: ignore[attr-defined]
     staff, reader = bearer(token("staff")), bearer(token("reader"))
     steinkjer = bearer(token("municipality", kommune="1702"))
-    folder = {"source": "folder", "folder": str(klass_dir())}
+    bundled = {"source": "bundled"}
+    before = await _table_counts(pool)
+    assert before["municipality_versions"] == 870  # imported at start
 
     # Who may import: programme staff only.
-    assert_problem(await registry.post("/municipalities/import", json=folder), 401)
-    assert_problem(await registry.post("/municipalities/import", json=folder, headers=reader), 403)
-    assert_problem(await registry.post("/municipalities/import", json=folder, headers=steinkjer), 403)
+    assert_problem(await registry.post("/municipalities/import", json=bundled), 401)
+    assert_problem(await registry.post("/municipalities/import", json=bundled, headers=reader), 403)
+    assert_problem(await registry.post("/municipalities/import", json=bundled, headers=steinkjer), 403)
     assert_problem(await registry.get("/municipalities/1702"), 401)
 
     # What an import needs.
@@ -326,15 +319,19 @@ async def test_refusals_are_problems_naming_the_field_and_change_nothing(
     assert_problem(
         await registry.post("/municipalities/import", json={"source": "ftp"}, headers=staff), 422, "source"
     )
-    both = {"source": "klass", "folder": str(tmp_path)}
-    assert_problem(await registry.post("/municipalities/import", json=both, headers=staff), 422, "folder")
+    for source in ("klass", "bundled"):
+        both = {"source": source, "folder": str(tmp_path)}
+        assert_problem(await registry.post("/municipalities/import", json=both, headers=staff), 422, "folder")
+    assert_problem(
+        await registry.post("/municipalities/import", json={"surprise": 1}, headers=staff), 422, "surprise"
+    )
 
-    # The live KLASS API, unreachable: 502, saying so.
-    registry.app.state.klass_api_url = f"http://127.0.0.1:{closed_port()}/api/klass/v1"  # type: ignore[attr-defined]
+    # The live KLASS API (the setting klass_api_url), unreachable: 502, saying so, after retries.
     problem = assert_problem(
         await registry.post("/municipalities/import", json={"source": "klass"}, headers=staff), 502
     )
     assert "SSB KLASS" in problem["detail"] and "cannot connect" in problem["detail"]
+    assert unreachable in problem["detail"]
 
     # Bad codes and dates name the field; an unknown municipality is a 404 problem.
     assert_problem(await registry.get("/municipalities/17A2", headers=reader), 422, "kommunenummer")
@@ -349,9 +346,13 @@ async def test_refusals_are_problems_naming_the_field_and_change_nothing(
         422,
         "on",
     )
-    assert_problem(await registry.get("/municipalities/1702", headers=reader), 404)
-    assert (await registry.get("/counties", headers=reader)).json() == []
+    assert_problem(await registry.get("/municipalities/5006", headers=reader), 404)  # not until 2020
+    assert_problem(await registry.get("/municipalities/0000/history", headers=reader), 404)
+    assert_problem(await registry.get("/counties/50/municipalities", headers=reader), 404)
 
-    async with pool.acquire() as conn:
-        for table in ("municipality_versions", "outbox", "audit_log", "municipality_sequences"):
-            assert await conn.fetchval(f"SELECT count(*) FROM {table}") == 0, table
+    # What the registry knows on its today (2010-01-20), without anyone having imported anything.
+    assert (await registry.get("/municipalities/1702", headers=reader)).json()["name"] == "Steinkjer"
+    counties = (await registry.get("/counties", headers=reader)).json()
+    assert (len(counties), sum(c["municipalities"] for c in counties)) == (19, 430)
+
+    assert await _table_counts(pool) == before

@@ -6,20 +6,18 @@ which date. From these this module derives *dated versions*: one per continuous 
 cut where a change record names the code as its new code (mergers that keep the code, renames).
 A bare kommunenummer is never a timeless key; (kommunenummer, valid_from) is.
 
-The same responses come from two places, and one parser reads both:
-- a folder of saved API responses (`read_folder`), as in shared/data/municipalities;
-- the live API at https://data.ssb.no/api/klass/v1 (`fetch_responses`, with httpx).
+The same responses come from the files bundled with the registry, a folder of saved ones, or the
+live API (see sources.py, which does all the reading); one parser, `parse_responses`, reads them.
+This module is pure: no files, no network.
 
 Conventions (KLASS's own): valid_from is inclusive, valid_to exclusive, no valid_to = still valid.
 Code 9999 / 99 "Uoppgitt" (unknown) is not a municipality or county and is left out.
-Everything here but `read_folder` and the `fetch_*` functions is pure.
 """
 
 from __future__ import annotations
 
 import csv
 import io
-import json
 import re
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
@@ -27,12 +25,8 @@ from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from enum import StrEnum
 from itertools import pairwise
-from pathlib import Path
 from typing import Any
 
-import httpx
-
-KLASS_API = "https://data.ssb.no/api/klass/v1"
 KOMMUNEINNDELING = 131
 """KLASS classification 131, Standard for kommuneinndeling."""
 FYLKESINNDELING = 104
@@ -40,7 +34,7 @@ FYLKESINNDELING = 104
 ORGANISASJONSNUMMER_TIL_KOMMUNE = 1236
 """KLASS correspondence table 1236: organisation number (582) -> municipality (131)."""
 CHANGES_FROM = date(1971, 1, 1)
-"""Where the change table starts: the saved changetables.json and the live query both ask from here.
+"""Where the change table starts: the bundled changetables.json and the live query both ask from here.
 A code no change record names since then has existed, unchanged, at least since this day."""
 FIRST_DAY = date(2006, 1, 1)
 """The first day the registry needs: the programme started in 2006."""
@@ -274,14 +268,14 @@ def code_spans(
     A code present in the first snapshot starts at its latest change before then, or else at
     `history_from` (the change table's start; the first snapshot's start when None), unknown.
     """
-    starts = {(c.new_code, c.occurred) for c in changes if c.new_code}
+    starts = {(c.new_code, c.occurred) for c in changes if c.new_code is not None}
     spans: list[_Span] = []
     for code in sorted({code for s in snapshots for code in s.names}):
         spans.extend(_spans_of(code, snapshots, starts))
     return [_with_first_start(s, snapshots[0].valid_from, changes, history_from) for s in spans]
 
 
-def _spans_of(code: str, snapshots: Sequence[Snapshot], starts: set[tuple[str | None, date]]) -> list[_Span]:
+def _spans_of(code: str, snapshots: Sequence[Snapshot], starts: set[tuple[str, date]]) -> list[_Span]:
     spans: list[_Span] = []
     current: _Span | None = None
     for snap in snapshots:
@@ -494,7 +488,7 @@ def with_organisation_numbers(
     if on is None:
         return list(versions)
     orgnr = {r["targetCode"]: _organisasjonsnummer(r["sourceCode"]) for r in rows}
-    known = {
+    known: dict[tuple[str, date | None], str] = {
         (v.kommunenummer, v.valid_from): orgnr[v.kommunenummer]
         for v in versions
         if v.valid_on(on) and v.kommunenummer in orgnr
@@ -560,120 +554,16 @@ def _counties(
     return versions_through_time(snapshots, changes, history_from)
 
 
-# --- Reading: a folder of saved responses ----------------------------------------------------
+# --- Text formats beside the JSON (pure: the caller reads the files) -------------------------
 
 
-def read_folder(folder: Path) -> KlassResponses:
-    """The saved KLASS responses in a folder (shared/data/municipalities's layout):
-    'Kommuneinndeling YYYY.json' (131 versions), changetables.json (131 changes), and where
-    present 'Fylkesinndeling YYYY.json' + changetables_104.json (104), county_names_numbers.txt,
-    and 1236.csv (correspondence 1236 as KLASS's CSV: ISO-8859-1, ';')."""
-    versions = tuple(_read_json(p) for p in sorted(folder.glob("Kommuneinndeling *.json")))
-    if not versions:
-        raise KlassDataError(f"no 'Kommuneinndeling *.json' in {folder}")
-    return KlassResponses(
-        municipality_versions=versions,
-        municipality_changes=_read_json(folder / "changetables.json"),
-        county_versions=tuple(_read_json(p) for p in sorted(folder.glob("Fylkesinndeling *.json"))),
-        county_changes=_read_json_if_present(folder / "changetables_104.json"),
-        county_names=_read_county_names(folder / "county_names_numbers.txt"),
-        organisation_numbers=_read_correspondence_csv(folder / "1236.csv"),
-    )
-
-
-def load_folder(folder: Path) -> Kommuneinndeling:
-    """Read and parse a folder of saved KLASS responses."""
-    return parse_responses(read_folder(folder))
-
-
-def _read_json(path: Path) -> Any:
-    return json.loads(path.read_text(encoding="utf-8"))
-
-
-def _read_json_if_present(path: Path) -> Any:
-    return _read_json(path) if path.exists() else None
-
-
-def _read_county_names(path: Path) -> dict[str, str]:
-    if not path.exists():
-        return {}
-    rows = csv.DictReader(io.StringIO(path.read_text(encoding="utf-8")))
+def parse_county_names(text: str) -> dict[str, str]:
+    """county_names_numbers.txt: CSV with `county_code,county_name` (fylkesnummer -> name)."""
+    rows = csv.DictReader(io.StringIO(text))
     return {r["county_code"].strip(): r["county_name"].strip() for r in rows}
 
 
-def _read_correspondence_csv(path: Path) -> tuple[dict[str, str], ...]:
-    if not path.exists():
-        return ()
-    text = path.read_bytes().decode("iso-8859-1")
+def parse_correspondence_csv(text: str) -> tuple[dict[str, str], ...]:
+    """A KLASS correspondence table as KLASS's CSV export (`;`-separated, decoded by the caller:
+    KLASS writes ISO-8859-1): rows of sourceCode, sourceName, targetCode, targetName."""
     return tuple(dict(r) for r in csv.DictReader(io.StringIO(text), delimiter=";"))
-
-
-# --- Fetching: the live KLASS API ------------------------------------------------------------
-
-
-async def fetch_responses(
-    client: httpx.AsyncClient, *, since: date = FIRST_DAY, today: date | None = None
-) -> KlassResponses:
-    """The KLASS responses from the live API (client's base_url: KLASS_API): the 131 and 104
-    versions valid on or after `since`, their change tables from 1971, and correspondence 1236."""
-    municipal = await fetch_versions(client, KOMMUNEINNDELING, since)
-    counties = await fetch_versions(client, FYLKESINNDELING, since)
-    until = max([today or date.today(), *(date.fromisoformat(v["validFrom"]) for v in municipal)])
-    return KlassResponses(
-        municipality_versions=tuple(municipal),
-        municipality_changes=await fetch_changes(client, KOMMUNEINNDELING, until),
-        county_versions=tuple(counties),
-        county_changes=await fetch_changes(client, FYLKESINNDELING, until),
-        organisation_numbers=await fetch_correspondence(client, ORGANISASJONSNUMMER_TIL_KOMMUNE),
-    )
-
-
-async def fetch_kommuneinndeling(
-    client: httpx.AsyncClient | None = None, *, since: date = FIRST_DAY, base_url: str = KLASS_API
-) -> Kommuneinndeling:
-    """Municipalities and counties through time, from the live KLASS API."""
-    if client is not None:
-        return parse_responses(await fetch_responses(client, since=since))
-    async with klass_client(base_url) as own:
-        return parse_responses(await fetch_responses(own, since=since))
-
-
-def klass_client(base_url: str = KLASS_API, **kwargs: Any) -> httpx.AsyncClient:
-    """An httpx client for KLASS: JSON (the API's default is XML; the .json suffix is deprecated)."""
-    return httpx.AsyncClient(
-        base_url=base_url, headers={"Accept": "application/json"}, timeout=30.0, **kwargs
-    )
-
-
-async def fetch_versions(client: httpx.AsyncClient, classification: int, since: date) -> list[dict[str, Any]]:
-    """Every version of a classification still valid on or after `since`, in full."""
-    listed = (await _get_json(client, f"classifications/{classification}"))["versions"]
-    wanted = [v for v in listed if not v.get("validTo") or date.fromisoformat(v["validTo"]) > since]
-    return [await _get_json(client, f"versions/{v['id']}") for v in wanted]
-
-
-async def fetch_changes(client: httpx.AsyncClient, classification: int, until: date) -> dict[str, Any]:
-    """A classification's change table from CHANGES_FROM to `until`."""
-    return await _get_json(
-        client,
-        f"classifications/{classification}/changes",
-        params={"from": CHANGES_FROM.isoformat(), "to": until.isoformat()},
-    )
-
-
-async def fetch_correspondence(client: httpx.AsyncClient, table: int) -> tuple[dict[str, str], ...]:
-    """A correspondence table's rows; none when KLASS does not have it (organisation numbers
-    are 'where known')."""
-    try:
-        doc = await _get_json(client, f"correspondencetables/{table}")
-    except httpx.HTTPStatusError as error:
-        if error.response.status_code == 404:
-            return ()
-        raise
-    return tuple(doc.get("correspondenceMaps", []))
-
-
-async def _get_json(client: httpx.AsyncClient, path: str, params: Mapping[str, str] | None = None) -> Any:
-    response = await client.get(path, params=params, headers={"Accept": "application/json"})
-    response.raise_for_status()
-    return response.json()

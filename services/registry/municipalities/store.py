@@ -1,145 +1,34 @@
-"""Municipalities (kommuner) and counties (fylker) through time: the store and its queries.
+"""Municipalities (kommuner) and counties (fylker) through time: the SQL.
 
-Plain SQL on an asyncpg connection (tables in migrations/001_municipalities.sql). The imports
-write what KLASS says (see klass.py) and are idempotent: the same data again changes nothing and
-reports no changes. What they report as registered or changed is what the caller announces as
-MunicipalityRegistered / MunicipalityChanged. Every query answers "as of a day": a bare
-kommunenummer means nothing without one.
+Plain SQL on an asyncpg connection (tables in ../migrations/001_municipalities.sql and
+003_municipality_events.sql). The imports write what KLASS says (see klass.py), as domain.py
+plans it, and are idempotent: the same data again changes nothing and reports no changes. What
+they report as registered or changed is what events.py turns into MunicipalityRegistered /
+MunicipalityChanged, written here to the outbox and the audit log in the same transaction.
+Every query answers "as of a day": a bare kommunenummer means nothing without one.
 """
 
 from __future__ import annotations
 
 import re
-import uuid
-from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic
 
 import asyncpg
+from livskraft_contracts import CloudEvent
+from livskraft_contracts.registry import MunicipalityFacts
 
+from services.runtime import outbox
+from services.runtime.unit_of_work import Actor
+
+from .. import store as registry_store
+from .domain import ImportedVersion, ImportPlan, ImportResult, StoredVersion, V, plan_import
 from .klass import CountyVersion, Kommuneinndeling, MunicipalityVersion, Succession
-
-V = TypeVar("V", MunicipalityVersion, CountyVersion)
 
 _KOMMUNENUMMER = re.compile(r"[0-9]{4}")
 _FYLKESNUMMER = re.compile(r"[0-9]{2}")
-
-
-# --- What an import reports ------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ImportedVersion(Generic[V]):
-    """A version an import wrote: new (`previous` None) or changed (`previous` as it was)."""
-
-    id: uuid.UUID
-    version: V
-    previous: V | None = None
-
-
-@dataclass(frozen=True)
-class ImportResult(Generic[V]):
-    """What an import (innlesing) changed. `changes` 0: the store already held all of it."""
-
-    registered: tuple[ImportedVersion[V], ...]
-    changed: tuple[ImportedVersion[V], ...]
-    unchanged: int
-    links_written: int = 0
-
-    @property
-    def changes(self) -> int:
-        return len(self.registered) + len(self.changed) + self.links_written
-
-
-# --- Planning an import (pure) ---------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class StoredVersion(Generic[V]):
-    id: uuid.UUID
-    version: V
-
-
-@dataclass(frozen=True)
-class ImportPlan(Generic[V]):
-    inserts: list[ImportedVersion[V]]
-    updates: list[ImportedVersion[V]]
-    unchanged: int
-
-
-def plan_import(stored: Iterable[StoredVersion[V]], incoming: Iterable[V]) -> ImportPlan[V]:
-    """Which incoming versions are new, which change a stored one, and how many are as stored.
-
-    A version is the stored one with its code and valid_from. Where either start is unknown (the
-    code existed before the data began), the stored version it overlaps is the same one: data
-    that reaches further back may move a start earlier, and data that reaches less far does not
-    move it later or forget its predecessors. Nor does data without organisation numbers forget
-    the stored ones.
-    """
-    by_code: dict[str, list[StoredVersion[V]]] = defaultdict(list)
-    for s in stored:
-        by_code[s.version.code].append(s)
-    inserts: list[ImportedVersion[V]] = []
-    updates: list[ImportedVersion[V]] = []
-    unchanged = 0
-    taken: set[uuid.UUID] = set()
-    for version in {(v.code, v.valid_from): v for v in incoming}.values():
-        match = _same_version(by_code[version.code], version, taken)
-        if match is None:
-            inserts.append(ImportedVersion(uuid.uuid4(), version))
-            continue
-        taken.add(match.id)
-        merged = _reconcile(match.version, version)
-        if merged == match.version:
-            unchanged += 1
-        else:
-            updates.append(ImportedVersion(match.id, merged, previous=match.version))
-    return ImportPlan(inserts, updates, unchanged)
-
-
-def _same_version(
-    candidates: Sequence[StoredVersion[V]], version: V, taken: set[uuid.UUID]
-) -> StoredVersion[V] | None:
-    free = [s for s in candidates if s.id not in taken]
-    exact = [s for s in free if s.version.valid_from == version.valid_from]
-    if exact:
-        return exact[0]
-    return next(
-        (
-            s
-            for s in free
-            if _overlap(s.version, version) and not (s.version.valid_from_known and version.valid_from_known)
-        ),
-        None,
-    )
-
-
-def _overlap(a: V, b: V) -> bool:
-    return (a.valid_to is None or b.valid_from < a.valid_to) and (
-        b.valid_to is None or a.valid_from < b.valid_to
-    )
-
-
-def _reconcile(stored: V, incoming: V) -> V:
-    """The incoming version, less what it does not know and the stored one does."""
-    version = _keep_known_start(stored, incoming)
-    if isinstance(stored, MunicipalityVersion) and isinstance(version, MunicipalityVersion):
-        if version.organisasjonsnummer is None:
-            return replace(version, organisasjonsnummer=stored.organisasjonsnummer)
-    return version
-
-
-def _keep_known_start(stored: V, incoming: V) -> V:
-    if incoming.valid_from_known or stored.valid_from > incoming.valid_from:
-        return incoming
-    return replace(
-        incoming,
-        valid_from=stored.valid_from,
-        valid_from_known=stored.valid_from_known,
-        predecessors=stored.predecessors,
-    )
 
 
 # --- The tables ------------------------------------------------------------------------------
@@ -273,12 +162,18 @@ async def import_kommuneinndeling(
 async def _import(conn: asyncpg.Connection, table: _Table[V], incoming: Iterable[V]) -> ImportResult[V]:
     await conn.execute(table.lock)  # one import at a time; readers go on
     stored = [StoredVersion(r["id"], table.from_row(r)) for r in await conn.fetch(table.select_all)]
-    plan = plan_import(stored, incoming)
-    if plan.updates:
-        await conn.executemany(table.update, [(u.id, *table.to_row(u.version)) for u in plan.updates])
-    if plan.inserts:
-        await conn.executemany(table.insert, [(i.id, *table.to_row(i.version)) for i in plan.inserts])
+    plan: ImportPlan[V] = plan_import(stored, incoming)
+    updates = [_row(u, table) for u in plan.updates]
+    inserts = [_row(i, table) for i in plan.inserts]
+    if updates:
+        await conn.executemany(table.update, updates)
+    if inserts:
+        await conn.executemany(table.insert, inserts)
     return ImportResult(tuple(plan.inserts), tuple(plan.updates), plan.unchanged)
+
+
+def _row(imported: ImportedVersion[V], table: _Table[V]) -> tuple[Any, ...]:
+    return (imported.id, *table.to_row(imported.version))
 
 
 async def _write_successions(conn: asyncpg.Connection, links: Iterable[Succession]) -> int:
@@ -302,6 +197,51 @@ async def _write_successions(conn: asyncpg.Connection, links: Iterable[Successio
         [str(s.kind) for s in rows],
     )
     return len(written)
+
+
+IMPORT_LOCK = "livskraft.registry.municipality-import"
+
+
+async def lock_imports(conn: asyncpg.Connection) -> None:
+    """One import at a time, across replicas, until the transaction ends (an advisory lock:
+    readers go on). Taken before looking at what is stored, so a second importer sees what the
+    first one wrote."""
+    await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", IMPORT_LOCK)
+
+
+async def holds_municipalities(conn: asyncpg.Connection) -> bool:
+    """Whether any municipality version is stored (an import has run)."""
+    return bool(await conn.fetchval("SELECT EXISTS (SELECT 1 FROM municipality_versions)"))
+
+
+# --- The import's events: numbered per kommunenummer, to the outbox and the audit log -----------
+
+
+async def reserve_sequences(conn: asyncpg.Connection, counts: Mapping[str, int]) -> dict[str, int]:
+    """Take `counts[k]` numbers from each kommunenummer's sequence; return the first of each.
+    The row stays locked until the transaction ends, so numbers are never given out twice."""
+    if not counts:
+        return {}
+    codes = sorted(counts)  # one lock order for every caller
+    rows = await conn.fetch(
+        """INSERT INTO municipality_sequences (kommunenummer, sequence)
+           SELECT * FROM unnest($1::text[], $2::bigint[])
+           ON CONFLICT (kommunenummer) DO UPDATE
+              SET sequence = municipality_sequences.sequence + EXCLUDED.sequence
+           RETURNING kommunenummer, sequence""",
+        codes,
+        [counts[c] for c in codes],
+    )
+    return {r["kommunenummer"]: r["sequence"] - counts[r["kommunenummer"]] + 1 for r in rows}
+
+
+async def write_events(
+    conn: asyncpg.Connection, envelopes: Sequence[CloudEvent[MunicipalityFacts]], actor: Actor
+) -> None:
+    """The events to the outbox and each to the audit log (no network; keyed by the
+    kommunenummer), in the caller's transaction."""
+    await outbox.write(conn, envelopes)
+    await registry_store.audit_events(conn, actor, envelopes)
 
 
 # --- Queries ---------------------------------------------------------------------------------
@@ -373,6 +313,17 @@ async def counties_on(conn: asyncpg.Connection, day: date) -> list[CountyVersion
         day,
     )
     return [_county(r) for r in rows]
+
+
+async def municipalities_per_county(conn: asyncpg.Connection, day: date) -> dict[str, int]:
+    """How many municipalities each county (fylkesnummer) had on a day."""
+    rows = await conn.fetch(
+        """SELECT fylkesnummer, count(*) AS municipalities FROM municipality_versions
+            WHERE valid_from <= $1 AND (valid_to IS NULL OR valid_to > $1)
+            GROUP BY fylkesnummer""",
+        day,
+    )
+    return {r["fylkesnummer"]: r["municipalities"] for r in rows}
 
 
 async def current_code(conn: asyncpg.Connection, kommunenummer: str, on_date: date, today: date) -> list[str]:
