@@ -76,6 +76,9 @@ class Settings(BaseSettings):
     webhook_workers: int = 4
     webhook_batch_size: int = 100
     webhook_poll_interval_s: float = 1.0
+    webhook_order_wait_s: float = 5.0
+    """An aggregate's event n waits at most this long for its event n-1 to reach notify (the two
+    travel on different topics) before it is delivered anyway."""
     allow_loopback_webhooks: bool | None = None
     """Endpoints on loopback over plain http: unset means yes in development and no in production,
     where true is refused at start-up."""
