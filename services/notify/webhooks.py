@@ -1,0 +1,346 @@
+"""Webhook delivery: the workers that send due deliveries and validation requests.
+
+Each worker loop claims a batch of due deliveries in a transaction (`FOR UPDATE SKIP LOCKED`, so
+replicas and loops share the work and never send one delivery at once), sends them concurrently,
+and writes back in the same transaction what each attempt came to: the delivery log, the next
+attempt (backoff with jitter, kept in the database, so it survives a restart), and notify's own
+NotificationDelivered / NotificationFailed through the outbox. A process killed mid-batch leaves
+the batch's rows as they were: they are sent again with the same `webhook-id`, which receivers
+de-duplicate on (Standard Webhooks). Only an acknowledgement that was not yet committed can be
+seen twice; one that was committed never is.
+
+Timing uses the wall clock, not the service's calendar: a demo that moves the calendar forward a
+month must not expire every retry, and `webhook-timestamp` is checked by receivers against theirs.
+
+Connections are made by `GuardedBackend`, which refuses a peer address that is not public (or
+loopback, where allowed) after connecting: a host name re-pointed at an inside address (DNS
+rebinding) is refused at the moment it would be used. Redirects are not followed, proxies from
+the environment are ignored, and at most 64 KiB of an answer is read.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+import typing
+import uuid
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+
+import asyncpg
+import httpcore
+import httpx
+from livskraft_contracts import FailureReason
+from starlette.datastructures import State
+
+from services.runtime.settings import Settings
+
+from . import domain, store
+
+log = logging.getLogger(__name__)
+USER_AGENT = "Livskraft-Webhooks/1.0"
+MAX_ANSWER = 64 * 1024
+
+
+def allow_loopback(settings: Settings) -> bool:
+    """Loopback endpoints (and plain http to them): development only, unless set otherwise."""
+    if settings.allow_loopback_webhooks is None:
+        return settings.environment == "development"
+    return settings.allow_loopback_webhooks
+
+
+def policy(settings: Settings) -> domain.RetryPolicy:
+    return domain.RetryPolicy(
+        base_s=settings.webhook_retry_base_s,
+        factor=settings.webhook_retry_factor,
+        max_s=settings.webhook_retry_max_s,
+        jitter=settings.webhook_retry_jitter,
+        window_s=settings.webhook_retry_window_s,
+    )
+
+
+# -- The HTTP client --------------------------------------------------------------------------------
+
+
+class ForbiddenAddress(httpcore.ConnectError):
+    """The endpoint resolved to an address deliveries may not go to."""
+
+
+class GuardedBackend(httpcore.AsyncNetworkBackend):
+    """Connects as httpcore does, then refuses a peer that `domain.address_allowed` refuses."""
+
+    def __init__(self, *, allow_loopback: bool) -> None:
+        self._backend = httpcore.AnyIOBackend()
+        self._allow_loopback = allow_loopback
+
+    async def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,  # noqa: ASYNC109 - httpcore's interface
+        local_address: str | None = None,
+        socket_options: Iterable[typing.Any] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        stream = await self._backend.connect_tcp(host, port, timeout, local_address, socket_options)
+        peer = stream.get_extra_info("server_addr")
+        address = peer[0] if isinstance(peer, tuple) else ""
+        if not domain.address_allowed(str(address), allow_loopback=self._allow_loopback):
+            await stream.aclose()
+            raise ForbiddenAddress("the endpoint's address is not a public one")
+        return stream
+
+    async def connect_unix_socket(
+        self,
+        path: str,
+        timeout: float | None = None,  # noqa: ASYNC109 - httpcore's interface
+        socket_options: Iterable[typing.Any] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        raise ForbiddenAddress("deliveries go over TCP only")
+
+    async def sleep(self, seconds: float) -> None:
+        await self._backend.sleep(seconds)
+
+
+class GuardedTransport(httpx.AsyncHTTPTransport):
+    def __init__(self, *, allow_loopback: bool, connections: int) -> None:
+        limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
+        super().__init__(trust_env=False, limits=limits)
+        # httpx 0.28 builds its httpcore pool with the default network backend; ours replaces it.
+        self._pool = httpcore.AsyncConnectionPool(
+            ssl_context=httpx.create_ssl_context(trust_env=False),
+            max_connections=connections,
+            max_keepalive_connections=connections,
+            keepalive_expiry=30.0,
+            network_backend=GuardedBackend(allow_loopback=allow_loopback),
+        )
+
+
+def client(settings: Settings) -> httpx.AsyncClient:
+    connections = max(settings.webhook_batch_size * settings.webhook_workers, 10)
+    return httpx.AsyncClient(
+        transport=GuardedTransport(allow_loopback=allow_loopback(settings), connections=connections),
+        follow_redirects=False,
+        trust_env=False,
+        headers={"user-agent": USER_AGENT},
+    )
+
+
+async def post(
+    http: httpx.AsyncClient, url: str, webhook_id: str, body: bytes, secrets: Sequence[str], timeout_s: float
+) -> tuple[domain.AttemptResult, int]:
+    """One signed attempt: what came of it, and how long it took (ms)."""
+    headers = domain.webhook_headers(secrets, webhook_id, int(time.time()), body)
+    started = time.perf_counter()
+    try:
+        async with asyncio.timeout(timeout_s):
+            async with http.stream("POST", url, content=body, headers=headers, timeout=timeout_s) as answer:
+                read = 0
+                async for chunk in answer.aiter_raw():
+                    read += len(chunk)
+                    if read > MAX_ANSWER:
+                        break
+                result = domain.AttemptResult(
+                    status=answer.status_code,
+                    retry_after_s=domain.retry_after(answer.headers.get("retry-after")),
+                )
+    except (TimeoutError, httpx.TimeoutException):
+        result = domain.AttemptResult(failure=FailureReason.TIMEOUT)
+    except httpx.HTTPError as exc:
+        forbidden = isinstance(exc.__cause__, ForbiddenAddress)
+        result = domain.AttemptResult(failure=FailureReason.UNREACHABLE, forbidden_address=forbidden)
+    return result, int((time.perf_counter() - started) * 1000)
+
+
+# -- One batch --------------------------------------------------------------------------------------
+
+
+async def deliver_due(
+    pool: asyncpg.Pool, http: httpx.AsyncClient, settings: Settings, rules: domain.RetryPolicy
+) -> int:
+    """Send one batch of due deliveries and record what came of each; return the batch's size."""
+    async with pool.acquire() as conn, conn.transaction():
+        rows = await store.claim_deliveries(conn, settings.webhook_batch_size, settings.webhook_order_wait_s)
+        if not rows:
+            return 0
+        await store.give_up_gaps(conn, [(r["chain"], r["sequence"]) for r in rows if r["gap"]])
+        secrets = await store.secrets_of(conn, [r["subscription_id"] for r in rows])
+        started = datetime.now(UTC)
+        results = await asyncio.gather(
+            *(
+                post(
+                    http,
+                    r["url"],
+                    str(r["id"]),
+                    r["body"],
+                    secrets.get(r["subscription_id"], []),
+                    settings.webhook_timeout_s,
+                )
+                for r in rows
+            )
+        )
+        now = datetime.now(UTC)
+        outcomes, gone = [], set()
+        for row, (result, duration_ms) in zip(rows, results, strict=True):
+            attempt = row["attempts"] + 1
+            first = row["window_start"] or started
+            judged = domain.judge(result, attempt, now, first, rules, random.random())
+            if judged.verdict is domain.Verdict.DISABLED:
+                gone.add(row["subscription_id"])
+            if result.forbidden_address:
+                log.warning(
+                    "delivery %s: the endpoint of subscription %s resolved to a forbidden address",
+                    row["id"],
+                    row["subscription_id"],
+                )
+            outcomes.append(
+                store.Outcome(
+                    delivery_id=row["id"],
+                    attempt=attempt,
+                    state=_STATE[judged.verdict],
+                    next_attempt_at=judged.next_attempt_at,
+                    window_start=first,
+                    status=result.status,
+                    reason=judged.reason.value if judged.reason else None,
+                    verdict=judged.verdict.value,
+                    duration_ms=duration_ms,
+                )
+            )
+        finished = await store.record_outcomes(conn, outcomes)
+        events = store.outcome_events(finished, "webhook")
+        for subscription_id in gone:
+            events += await _disable(conn, subscription_id, "the endpoint answered 410 Gone", 410)
+        await store.emit(conn, events)
+    return len(rows)
+
+
+_STATE = {
+    domain.Verdict.DELIVERED: "delivered",
+    domain.Verdict.RETRY: "pending",
+    domain.Verdict.FAILED: "failed",
+    domain.Verdict.DISABLED: "failed",
+}
+
+
+async def _disable(
+    conn: asyncpg.Connection, subscription_id: uuid.UUID, reason: str, status: int | None
+) -> list[tuple[typing.Any, int]]:
+    """Disable a subscription; its pending deliveries fail, each with a NotificationFailed."""
+    await store.set_state(conn, subscription_id, "disabled", reason)
+    log.warning("subscription %s disabled: %s", subscription_id, reason)
+    failed = await store.fail_pending(conn, subscription_id, status, FailureReason.REJECTED.value)
+    return store.outcome_events(failed, "webhook")
+
+
+async def validate_due(
+    pool: asyncpg.Pool, http: httpx.AsyncClient, settings: Settings, rules: domain.RetryPolicy
+) -> int:
+    """Send the validation request to endpoints waiting for it: 2xx makes the subscription
+    active; 410, or no 2xx within the retry window, disables it."""
+    async with pool.acquire() as conn, conn.transaction():
+        rows = await store.claim_validations(conn, 20)
+        if not rows:
+            return 0
+        secrets = await store.secrets_of(conn, [r["id"] for r in rows])
+        started = datetime.now(UTC)
+
+        async def attempt(row: asyncpg.Record) -> tuple[domain.AttemptResult, int]:
+            body = domain.validation_body(str(uuid.uuid4()), str(row["id"]), row["event_types"], started)
+            webhook_id = f"validation_{row['id'].hex}"
+            return await post(
+                http, row["url"], webhook_id, body, secrets.get(row["id"], []), settings.webhook_timeout_s
+            )
+
+        results = await asyncio.gather(*(attempt(r) for r in rows))
+        now, events = datetime.now(UTC), []
+        for row, (result, _) in zip(rows, results, strict=True):
+            tries, first = row["validation_attempts"] + 1, row["validation_started"] or started
+            judged = domain.judge(result, tries, now, first, rules, random.random())
+            if judged.verdict is domain.Verdict.DELIVERED:
+                await store.set_state(conn, row["id"], "active", None)
+                log.info("subscription %s validated", row["id"])
+            elif judged.verdict is domain.Verdict.RETRY:
+                assert judged.next_attempt_at is not None
+                await store.validation_failed_attempt(conn, row["id"], tries, first, judged.next_attempt_at)
+            else:
+                why = (
+                    "the endpoint answered 410 Gone"
+                    if result.status == 410
+                    else "validation not answered 2xx"
+                )
+                events += await _disable(conn, row["id"], why, result.status)
+        await store.emit(conn, events)
+    return len(rows)
+
+
+# -- The background task ----------------------------------------------------------------------------
+
+
+async def run(state: State, settings: Settings) -> None:
+    """notify's webhook workers: `webhook_workers` loops sharing one HTTP client, woken by
+    NOTIFY when work is queued, else at the next due attempt or the poll interval."""
+    assert settings.database_url
+    pool: asyncpg.Pool = state.pool
+    wake = asyncio.Event()
+    rules = policy(settings)
+    if allow_loopback(settings):
+        log.warning("development: webhook endpoints on loopback (and plain http to them) are allowed")
+    async with client(settings) as http, Listener(settings.database_url, wake):
+
+        async def loop(number: int) -> None:
+            failures = 0
+            while True:
+                wake.clear()
+                try:
+                    validated = await validate_due(pool, http, settings, rules) if number == 0 else 0
+                    sent = await deliver_due(pool, http, settings, rules)
+                    failures = 0
+                    if sent == settings.webhook_batch_size or validated:
+                        continue
+                    delay = await _until_due(pool, settings.webhook_poll_interval_s)
+                except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                    failures += 1
+                    log.warning("webhook worker: %r; trying again", exc)
+                    delay = min(0.1 * 2**failures, 10.0)
+                except Exception:
+                    failures += 1
+                    log.exception("webhook worker: unexpected failure; trying again")
+                    delay = min(0.1 * 2**failures, 10.0)
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(delay):
+                        await wake.wait()
+
+        await asyncio.gather(*(loop(n) for n in range(max(settings.webhook_workers, 1))))
+
+
+async def _until_due(pool: asyncpg.Pool, poll_s: float) -> float:
+    """Seconds until the next attempt falls due, at most `poll_s`."""
+    async with pool.acquire() as conn:
+        due = await store.next_due(conn)
+    if due is None:
+        return poll_s
+    return max(0.0, min(poll_s, (due - datetime.now(UTC)).total_seconds()))
+
+
+class Listener:
+    """LISTEN on notify's wake-up channel with a connection of its own (a pooled one would be
+    reset with UNLISTEN *); without it the workers poll."""
+
+    def __init__(self, url: str, wake: asyncio.Event) -> None:
+        self._url, self._wake = url, wake
+        self._conn: asyncpg.Connection | None = None
+
+    async def __aenter__(self) -> Listener:
+        try:
+            self._conn = await asyncpg.connect(self._url)
+            await self._conn.add_listener(store.WAKE, lambda *_: self._wake.set())
+        except (OSError, asyncpg.PostgresError) as exc:
+            log.warning("notify cannot LISTEN (%s); polling only", exc)
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        if self._conn is not None:
+            with contextlib.suppress(Exception):
+                await self._conn.close()
