@@ -3,6 +3,7 @@ server that keeps mail, and events put on Kafka as another service's relay would
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from pathlib import Path
@@ -15,7 +16,9 @@ from livskraft_contracts import CloudEvent, Event, to_kafka
 
 from services.devtools.mail_catcher import MailCatcher
 from services.devtools.tokens import issue_dev_token
+from services.notify.app import create_app
 from services.notify.domain import scope_for
+from services.runtime.settings import Settings
 
 FAST = {
     "webhook_retry_base_s": 0.05,
@@ -36,15 +39,30 @@ def mail() -> Iterator[MailCatcher]:
 
 
 @pytest.fixture
-def start_notify(
-    start_service: Callable[..., Awaitable[httpx.AsyncClient]], mail: MailCatcher
-) -> Callable[..., Awaitable[httpx.AsyncClient]]:
-    """notify in this process with the fast schedule and the test's SMTP server."""
+async def start_notify(
+    new_database: Callable[[str], Awaitable[str]],
+    service_settings: Callable[..., Settings],
+    mail: MailCatcher,
+) -> AsyncIterator[Callable[..., Awaitable[httpx.AsyncClient]]]:
+    """notify in this process (as `start_service` runs a service), with the fast schedule and the
+    test's SMTP server. Replicas: the same `database_url` and `consumer_group_id`."""
+    async with contextlib.AsyncExitStack() as stack:
 
-    async def start(**overrides: Any) -> httpx.AsyncClient:
-        return await start_service("notify", **{**FAST, "smtp_port": mail.port, **overrides})
+        async def start(
+            database_url: str | None = None, consumer_group_id: str | None = None, **overrides: Any
+        ) -> httpx.AsyncClient:
+            url = database_url or await new_database("notify")
+            settings = service_settings("notify", url, **{**FAST, "smtp_port": mail.port, **overrides})
+            if consumer_group_id:
+                settings = settings.model_copy(update={"consumer_group_id": consumer_group_id})
+            app = create_app(settings)
+            await stack.enter_async_context(app.router.lifespan_context(app))
+            client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://notify")
+            client.app = app  # type: ignore[attr-defined]
+            await stack.enter_async_context(client)
+            return client
 
-    return start
+        yield start
 
 
 @pytest.fixture
