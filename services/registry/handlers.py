@@ -175,15 +175,11 @@ async def _locked(uow: UnitOfWork, network_id: uuid.UUID) -> domain.Network:
 
 
 async def _municipality(conn: asyncpg.Connection, kommunenummer: str, day: date) -> MunicipalityRef:
-    """The municipality with this number on `day`, refused if there was none."""
-    # TODO(issue 10, section 4): once the municipality package loads the bundled KLASS data at
-    # start, drop this `holds_municipalities` fallback: until then a registry with nothing
-    # imported checks the number's form only (four digits), as it always has.
-    if await municipalities.holds_municipalities(conn):
-        if await municipalities.municipality_on(conn, kommunenummer, day) is None:
-            raise domain.Refused(
-                "kommunenummer", f"{kommunenummer} is not a municipality on {day.isoformat()}"
-            )
+    """The municipality with this number on `day`, refused if there was none. The registry holds
+    KLASS's municipalities from its first start (the bundled data; a re-import brings reforms)."""
+    if await municipalities.municipality_on(conn, kommunenummer, day) is None:
+        message = f"{kommunenummer} is not a municipality on {day.isoformat()}"
+        raise domain.Refused("kommunenummer", message)
     return MunicipalityRef(kommunenummer=kommunenummer, valid_on=day)
 
 
