@@ -7,8 +7,9 @@ pipeline, the embedded PostgreSQL:
 - baseline: raw aiokafka, idempotent acks=all producer sending N records pipelined, then a
   consumer group reading all N (getmany, one commit per batch); rate = N / total time;
 - pipeline: N NetworkCreated events already in the registry's outbox; the outbox relay
-  publishes them and the reporting consumer applies them (inbox + projection, one transaction
-  per batch, offsets committed after); rate = N / time until the projection holds all N.
+  publishes them and the reporting consumer (the FastStream batch subscriber of
+  services/runtime/consumer.py) applies them (inbox + projection, one transaction per batch,
+  offsets committed after); rate = N / time until the projection holds all N.
   As deployed, the relay (registry) and the consumer (reporting) are two processes.
 Records are ~700 bytes; N=20,000 on 6 partitions stays under the mock's 5 MiB per partition.
 """
@@ -34,9 +35,10 @@ from services.devtools.embedded_kafka import MockKafkaCluster
 from services.devtools.embedded_postgres import EmbeddedPostgres
 from services.registry.app import SPEC as REGISTRY
 from services.reporting.app import SPEC as REPORTING
-from services.runtime import db, outbox
-from services.runtime.consumer import EventConsumer
+from services.runtime import consumer, db, outbox
+from services.runtime.inbox import Inbox
 from services.runtime.kafka import all_topics, make_producer
+from services.runtime.settings import Settings
 
 PARTITIONS = 6
 
@@ -114,18 +116,14 @@ def _consume(bootstrap: str, reporting_url: str, ready: Any) -> None:
         pool = await db.create_pool(reporting_url)
         producer = make_producer(bootstrap)
         await producer.start()
-        consumer = EventConsumer(
-            pool,
-            bootstrap_servers=bootstrap,
-            service="reporting",
-            group_id="bench-reporting",
-            event_types=REPORTING.consumes.event_types,
-            handle=REPORTING.consumes.apply,
-            producer=producer,
-        )
-        await consumer.start()
+        handlers = REPORTING.consumes
+        inbox = Inbox(pool, producer, service="reporting", name="bench-reporting", handlers=handlers)
+        settings = Settings(service="reporting", kafka_bootstrap_servers=bootstrap)
+        broker = consumer.make_broker(settings, "reporting")
+        consumer.subscribe(broker, inbox)
+        await broker.start()
         ready.set()
-        await consumer.run()
+        await asyncio.Event().wait()
 
     asyncio.run(run())
 
@@ -147,6 +145,8 @@ async def pipeline(bootstrap: str, server_url: str, events: list[CloudEvent]) ->
     task = asyncio.create_task(relay.run())
     published_at = None
     while (await watcher.fetchval("SELECT count(*) FROM networks")) < len(events):
+        if not reporting.is_alive():
+            raise RuntimeError(f"the reporting process died (exit code {reporting.exitcode})")
         if published_at is None and (await relay.backlog())[0] == 0:
             published_at = time.perf_counter() - started
         await asyncio.sleep(0.02)

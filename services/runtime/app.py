@@ -23,11 +23,11 @@ from livskraft_contracts import Event
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.datastructures import State
 
-from . import asyncapi, db, dev_clock, metrics, problems, tracing
+from . import asyncapi, consumer, db, dev_clock, metrics, problems, tracing
 from .auth import verifier_from_settings
 from .clock import Clock
-from .consumer import EventConsumer
 from .events import EventHandlers
+from .inbox import Inbox
 from .kafka import make_producer
 from .outbox import OutboxRelay
 from .settings import Settings
@@ -87,24 +87,22 @@ def build_app(spec: ServiceSpec, settings: Settings) -> FastAPI:
             poll_interval_s=settings.relay_poll_interval_s,
         )
         tasks = [asyncio.create_task(relay.run(), name=f"{spec.name}-relay")]
-        consumer = None
-        if spec.consumes:
-            consumer = EventConsumer(
-                pool,
-                bootstrap_servers=settings.kafka_bootstrap_servers,
-                service=spec.name,
-                group_id=settings.consumer_group,
-                event_types=spec.consumes.event_types,
-                handle=spec.consumes.apply,
-                producer=producer,
+        broker = subscription = None
+        if spec.consumes:  # a FastStream batch subscriber over the inbox (consumer.py)
+            inbox = Inbox(
+                pool, producer, service=spec.name, name=settings.consumer_group, handlers=spec.consumes
+            )
+            broker = consumer.make_broker(settings, spec.name)
+            subscription = consumer.subscribe(
+                broker,
+                inbox,
                 batch_size=settings.consumer_batch_size,
                 fetch_max_wait_ms=settings.consumer_fetch_max_wait_ms,
-                connection=connection,
             )
-            await consumer.start()
-            tasks.append(asyncio.create_task(consumer.run(), name=f"{spec.name}-consumer"))
+            await broker.start()
+            tasks.append(asyncio.create_task(subscription.watch(), name=f"{spec.name}-consumer"))
         app.state.pool, app.state.producer, app.state.relay = pool, producer, relay
-        app.state.consumer = consumer
+        app.state.broker, app.state.consumer = broker, subscription
         for run in spec.background:
             name = f"{spec.name}-{getattr(run, '__name__', 'background')}"
             tasks.append(asyncio.create_task(run(app.state, settings), name=name))
@@ -116,8 +114,8 @@ def build_app(spec: ServiceSpec, settings: Settings) -> FastAPI:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
-            if consumer:
-                await consumer.stop()
+            if broker:
+                await broker.stop()
             await producer.stop()
             await pool.close()
 

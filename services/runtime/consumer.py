@@ -1,280 +1,193 @@
-"""The idempotent consumer: read a batch, apply it in one transaction with the inbox, then commit.
+"""A service's consumers: one FastStream batch subscriber on a `KafkaBroker`, over the inbox.
 
-For each batch from Kafka:
-1. Read every record into a CloudEvent; a record that cannot be read is a dead letter.
-2. In one database transaction: record the event ids in the inbox (`ON CONFLICT DO NOTHING`), apply
-   only the events that were new, and note the dead letters.
-3. Send the dead letters to `livskraft.dead-letter.v1`, with the reason and the original bytes.
-4. Commit the offsets, after the transaction: a crash before this re-delivers the batch, and the
-   inbox turns the second delivery into a no-op.
+`subscribe(broker, inbox, ...)` declares, for the topics of the service's `ServiceSpec.consumes`, a
+batch subscriber whose handler hands each batch to `Inbox.process` (inbox.py: the inbox, savepoints
+and dead letters). `build_app` calls it for every service that consumes, so the subscription is
+derived from the one declaration in the service's `app.py` and nothing else. It is not an
+`@broker.subscriber` in each service module: the handler needs the pool and producer that only
+exist in the lifespan, and tests run one service several times in a process (one broker each).
 
-If applying one event raises, the batch is applied again event by event, each in a savepoint, and
-the event that fails is dead-lettered alone (events fail independently). If the database or the
-broker is unreachable, nothing is committed: the batch is read again once they are back.
+How FastStream 0.7.8 is set up here, and why (see its `kafka/parser.py`, `kafka/message.py`,
+`middlewares/acknowledgement/`):
+- `parser=` builds the message without touching the headers: FastStream's own parser decodes every
+  header as UTF-8 and raises on a record that is not, before any handler runs. The parser must not
+  raise (the ack middleware would retry with the default parser, which raises again).
+- `decoder=` reads the records into CloudEvents (`inbox.read`); a record that cannot be read is a dead
+  letter, never an exception. Records keep their original bytes and headers for the dead-letter topic,
+  which goes through the runtime's aiokafka producer: `broker.publish` takes headers as text.
+- `AckPolicy.NACK_ON_ERROR`: when the handler returns, the offsets are committed (after the inbox
+  transaction); when it raises, every partition of the batch is sought back and read again. It has no
+  delay, so the handler backs off before raising (0.1 s doubling to 30 s), and rewinds the partitions
+  it still owns itself first: FastStream's nack stops at the first partition lost to a rebalance.
+- `consumer_only=True`: no second producer and no admin client; topics come from `deploy/`.
+- FastStream's Prometheus middleware adds `faststream_received_*` (records, bytes, batches in process,
+  outcome acked/nacked/error, exceptions by type) beside our `livskraft_*` metrics.
 
-We run this loop on aiokafka directly rather than as a FastStream subscriber: FastStream's parser
-decodes every header as UTF-8 and its ack policies either commit on error (losing the event) or
-retry forever (blocking the partition), and neither lets a poison record reach the dead-letter topic.
+The liveness of the consume loop and the lag per partition are watched by `Subscription.watch`, which
+the app runs as a task: it ends, and /healthz fails, when FastStream's loop has stopped for good.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import time
-from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
 from typing import Any
 
-import asyncpg
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
-from aiokafka.errors import CommitFailedError, KafkaError
-from livskraft_contracts import DEAD_LETTER_TOPIC, CloudEvent, Event, UnreadableEvent, from_kafka
+from aiokafka import TopicPartition
+from faststream.kafka import KafkaBroker
+from faststream.kafka.message import KafkaAckableMessage, KafkaMessage
+from faststream.kafka.prometheus import KafkaPrometheusMiddleware
+from faststream.kafka.subscriber.usecase import BatchSubscriber
+from faststream.middlewares import AckPolicy
+from faststream.security import BaseSecurity
+from prometheus_client import REGISTRY
 
 from . import metrics
+from .inbox import TRANSIENT, Batch, Inbox
+from .settings import Settings
 
 log = logging.getLogger(__name__)
 
-Handler = Callable[[asyncpg.Connection, list[CloudEvent]], Awaitable[None]]
-"""Applies events, in order, in the caller's transaction. Given a batch, so it can write in bulk."""
-
-TRANSIENT = (
-    OSError,
-    TimeoutError,
-    asyncpg.InterfaceError,
-    asyncpg.PostgresConnectionError,
-    asyncpg.exceptions.OperatorInterventionError,  # admin shutdown, cannot connect now, query canceled
-    asyncpg.exceptions.TransactionRollbackError,  # deadlock, serialization failure
-    asyncpg.exceptions.InsufficientResourcesError,  # too many connections, disk full
-    KafkaError,
-)
-"""Failures of the moment, not of the event: the batch is read again, never dead-lettered."""
+POLL_MS = 50
+"""How long a poll waits for records; FastStream then sleeps as long again when there were none."""
+GRACEFUL_SHUTDOWN_S = 5.0
+"""At shutdown, a batch being applied gets this long to commit before it is cancelled (rolled back)."""
 
 
-@dataclass(frozen=True)
-class DeadLetter:
-    record: ConsumerRecord
-    reason: str
-
-    @property
-    def key_text(self) -> str | None:
-        """The record key as text for the dead_letters table (PostgreSQL text holds no NUL)."""
-        key = self.record.key
-        return key.decode(errors="replace").replace("\x00", "\ufffd") if key is not None else None
-
-    @property
-    def reason_text(self) -> str:
-        return self.reason.replace("\x00", "\\x00")
-
-
-_INBOX = """
-    INSERT INTO inbox (consumer, event_id, event_type, topic, partition, "offset")
-    SELECT $1, * FROM unnest($2::text[], $3::text[], $4::text[], $5::int[], $6::bigint[])
-    ON CONFLICT DO NOTHING
-    RETURNING event_id
-"""
-_DEAD = """
-    INSERT INTO dead_letters (consumer, topic, partition, "offset", key, reason)
-    SELECT $1, * FROM unnest($2::text[], $3::int[], $4::bigint[], $5::text[], $6::text[])
-    ON CONFLICT DO NOTHING
-"""
+def make_broker(settings: Settings, service: str) -> KafkaBroker:
+    """A consumer-only broker with the service's connection and TLS options (Settings.kafka_options)."""
+    options = settings.kafka_options()
+    security = BaseSecurity(ssl_context=options["ssl_context"]) if "ssl_context" in options else None
+    return KafkaBroker(
+        options["bootstrap_servers"].split(","),
+        security=security,
+        client_id=f"livskraft-{service}",
+        consumer_only=True,
+        allow_auto_create_topics=False,
+        apply_types=False,  # the handler takes the decoded batch as it is
+        graceful_timeout=GRACEFUL_SHUTDOWN_S,
+        middlewares=[KafkaPrometheusMiddleware(registry=REGISTRY, app_name=service)],
+        logger=logging.getLogger(f"{__name__}.faststream"),
+        log_level=logging.DEBUG,  # "Received"/"Processed" per batch; failures log at ERROR
+    )
 
 
-class EventConsumer:
-    """Applies events of the given types through `handle`, exactly once per event id."""
+class Subscription:
+    """The subscriber declared for one inbox, with what it needs around FastStream's loop."""
 
-    def __init__(
-        self,
-        pool: asyncpg.Pool,
-        *,
-        bootstrap_servers: str,
-        service: str,
-        group_id: str,
-        event_types: Iterable[type[Event]],
-        handle: Handler,
-        producer: AIOKafkaProducer,
-        batch_size: int = 500,
-        fetch_max_wait_ms: int = 10,
-        connection: dict[str, Any] | None = None,
-    ) -> None:
-        self._pool = pool
-        self._service = service
-        self._name = group_id
-        self._types = {t.ce_type(): t for t in event_types}
-        self._handle = handle
-        self._producer = producer
-        self._batch_size = batch_size
-        self.topics = sorted({t.topic() for t in self._types.values()})
-        self._kafka = AIOKafkaConsumer(
-            *self.topics,
-            bootstrap_servers=bootstrap_servers,
-            group_id=group_id,
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-            fetch_max_wait_ms=fetch_max_wait_ms,
-            max_poll_records=batch_size,
-            **(connection or {}),
+    def __init__(self, inbox: Inbox) -> None:
+        self.inbox = inbox
+        self.subscriber: BatchSubscriber | None = None
+        self._failures = 0
+
+    async def parse(
+        self, records: tuple[Any, ...], original: Callable[[Any], Awaitable[KafkaMessage]]
+    ) -> KafkaMessage:
+        """The batch as a FastStream message, headers untouched (they need not be UTF-8)."""
+        first, last = records[0], records[-1]
+        message_id = f"{first.topic}[{first.partition}]@{first.offset}-{last.offset}"
+        return KafkaAckableMessage(
+            raw_message=records,
+            body=[r.value or b"" for r in records],
+            message_id=message_id,
+            correlation_id=message_id,
+            consumer=self._consumer(),
         )
 
-    async def start(self) -> None:
-        await self._kafka.start()
+    async def decode(self, message: KafkaMessage) -> Batch:
+        return self.inbox.read(message.raw_message)
 
-    async def stop(self) -> None:
-        await self._kafka.stop()
-
-    async def run(self) -> None:
-        """Consume until cancelled. Nothing else ends it: a batch that fails is read again, after
-        a pause that grows with each failure (the lag metric shows a consumer that is stuck)."""
-        failures = 0
-        while True:
-            records: list[ConsumerRecord] = []
-            try:
-                batch = await self._kafka.getmany(timeout_ms=1000, max_records=self._batch_size)
-                records = [r for partition in batch.values() for r in partition]
-                if records:
-                    await self.process(records)
-                    await self._commit(records)
-                    await self._observe_lag()
-                failures = 0
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                failures += 1
-                if isinstance(exc, TRANSIENT):
-                    log.warning("consumer %s: %r; will read the batch again", self._name, exc)
-                else:
-                    log.exception("consumer %s: unexpected failure; will read the batch again", self._name)
-                self._rewind(records)
-                await asyncio.sleep(min(0.1 * 2**failures, 30.0))
-
-    async def _commit(self, records: list[ConsumerRecord]) -> None:
-        """Commit past these records, on the partitions this consumer still owns."""
-        offsets: dict[TopicPartition, int] = {}
-        for r in records:
-            tp = TopicPartition(r.topic, r.partition)
-            offsets[tp] = max(offsets.get(tp, 0), r.offset + 1)
-        owned = self._kafka.assignment()
-        offsets = {tp: offset for tp, offset in offsets.items() if tp in owned}
+    async def consume(self, batch: Batch) -> None:
+        """Apply one batch through the inbox; on a failure, back off, rewind and raise (nack)."""
         try:
-            if offsets:
-                await self._kafka.commit(offsets)
-        except CommitFailedError as exc:  # partitions moved: the new owner's inbox dedups
-            log.info("consumer %s: commit after rebalance failed: %s", self._name, exc)
-
-    async def process(self, records: list[ConsumerRecord]) -> None:
-        """Steps 1-3 for one batch (offsets are the caller's)."""
-        started = time.perf_counter()
-        events: list[tuple[ConsumerRecord, CloudEvent]] = []
-        dead: list[DeadLetter] = []
-        for record in records:
-            try:
-                events.append((record, from_kafka(record.headers, record.value, self._types)))
-            except UnreadableEvent as exc:
-                dead.append(DeadLetter(record, str(exc)))
-        try:
-            applied = await self._apply(events, dead, savepoints=False)
-        except TRANSIENT:
-            raise
-        except Exception:
-            log.exception("consumer %s: a handler failed; applying one by one", self._name)
-            applied = await self._apply(events, dead, savepoints=True)
-        dead_records = {id(letter.record) for letter in dead}
-        failed = {e.id for r, e in events if id(r) in dead_records and e.id not in applied}
-        await self._send_dead_letters(dead)
-        metrics.HANDLER_SECONDS.labels(self._service).observe(time.perf_counter() - started)
-        counted: set[str] = set()
-        for _, event in events:
-            first = event.id not in counted
-            counted.add(event.id)
-            outcome = "applied" if first and event.id in applied else "duplicate"
-            if first and event.id in failed:
-                outcome = "failed"
-            metrics.EVENTS_CONSUMED.labels(self._service, event.type, outcome).inc()
-
-    async def _apply(
-        self,
-        events: list[tuple[ConsumerRecord, CloudEvent]],
-        dead: list[DeadLetter],
-        *,
-        savepoints: bool,
-    ) -> set[str]:
-        async with self._pool.acquire() as conn, conn.transaction():
-            new = {
-                r["event_id"]
-                for r in await conn.fetch(
-                    _INBOX,
-                    self._name,
-                    [e.id for _, e in events],
-                    [e.type for _, e in events],
-                    [r.topic for r, _ in events],
-                    [r.partition for r, _ in events],
-                    [r.offset for r, _ in events],
-                )
-            }
-            fresh: list[tuple[ConsumerRecord, CloudEvent]] = []
-            for record, event in events:
-                if event.id in new:
-                    new.discard(event.id)  # a duplicate within the batch is applied once
-                    fresh.append((record, event))
-            if not savepoints:
-                await self._handle(conn, [event for _, event in fresh])
-                applied = {event.id for _, event in fresh}
+            await self.inbox.process(batch)
+        except Exception as exc:
+            self._failures += 1
+            if isinstance(exc, TRANSIENT):
+                log.warning("consumer %s: %r; will read the batch again", self.inbox.name, exc)
             else:
-                applied = set()
-                for record, event in fresh:
-                    try:
-                        async with conn.transaction():
-                            await self._handle(conn, [event])
-                        applied.add(event.id)
-                    except TRANSIENT:
-                        raise
-                    except Exception as exc:
-                        dead.append(DeadLetter(record, f"handler failed: {exc!r}"))
-                        # Not applied, so not in the inbox: a replay of the dead letter applies it.
-                        await conn.execute(
-                            "DELETE FROM inbox WHERE consumer = $1 AND event_id = $2", self._name, event.id
-                        )
-            await conn.execute(
-                _DEAD,
-                self._name,
-                [d.record.topic for d in dead],
-                [d.record.partition for d in dead],
-                [d.record.offset for d in dead],
-                [d.key_text for d in dead],
-                [d.reason_text for d in dead],
-            )
-        return applied
+                log.exception("consumer %s: unexpected failure; will read the batch again", self.inbox.name)
+            self._rewind(batch)
+            await self._back_off()
+            raise
+        self._failures = 0
 
-    async def _send_dead_letters(self, dead: list[DeadLetter]) -> None:
-        futures = []
-        for letter in dead:
-            r = letter.record
-            headers = [
-                *r.headers,
-                ("dlq_reason", letter.reason.encode()),
-                ("dlq_topic", r.topic.encode()),
-                ("dlq_partition", str(r.partition).encode()),
-                ("dlq_offset", str(r.offset).encode()),
-                ("dlq_consumer", self._name.encode()),
-            ]
-            futures.append(await self._producer.send(DEAD_LETTER_TOPIC, r.value, key=r.key, headers=headers))
-            metrics.DEAD_LETTERS.labels(self._service, r.topic).inc()
-            log.warning("dead letter from %s[%d]@%d: %s", r.topic, r.partition, r.offset, letter.reason)
-        await asyncio.gather(*futures)
+    def _consumer(self) -> Any:
+        assert self.subscriber is not None and self.subscriber.consumer is not None
+        return self.subscriber.consumer
 
-    def _rewind(self, records: list[ConsumerRecord]) -> None:
+    def _rewind(self, batch: Batch) -> None:
+        """Seek each partition of the batch that this consumer still owns back to its first record."""
+        consumer = self._consumer()
         first: dict[TopicPartition, int] = {}
-        for r in records:
+        for r in batch.records:
             tp = TopicPartition(r.topic, r.partition)
             first[tp] = min(first.get(tp, r.offset), r.offset)
-        owned = self._kafka.assignment()
+        owned = consumer.assignment()
         for tp, offset in first.items():
             if tp in owned:  # a partition taken away meanwhile is read from its commit by the new owner
-                self._kafka.seek(tp, offset)
+                consumer.seek(tp, offset)
+
+    async def _back_off(self) -> None:
+        """Wait 0.1 s doubling to 30 s with each failure in a row (at shutdown, FastStream cancels
+        the wait after GRACEFUL_SHUTDOWN_S; nothing was committed, so nothing is lost)."""
+        await asyncio.sleep(min(0.1 * 2**self._failures, 30.0))
+
+    async def watch(self, every_s: float = 1.0) -> None:
+        """Run beside the broker: observe the lag per partition, and end (failing /healthz) when the
+        subscriber's consume loop has stopped for good (seen twice in a row, as FastStream's
+        supervisor restarts a loop that raised)."""
+        stopped_before = False
+        while True:
+            await asyncio.sleep(every_s)
+            subscriber = self.subscriber
+            alive = (
+                subscriber is not None and subscriber.running and any(not t.done() for t in subscriber.tasks)
+            )
+            if not alive and stopped_before:
+                raise RuntimeError(f"the Kafka subscriber of {self.inbox.name} stopped")
+            stopped_before = not alive
+            if alive:
+                await self._observe_lag()
 
     async def _observe_lag(self) -> None:
-        for tp in self._kafka.assignment():
-            end = self._kafka.highwater(tp)
-            if end is not None:
-                lag = max(end - await self._kafka.position(tp), 0)
-                metrics.CONSUMER_LAG.labels(self._service, tp.topic, str(tp.partition)).set(lag)
+        consumer = self._consumer()
+        for tp in consumer.assignment():
+            end = consumer.highwater(tp)
+            if end is None:
+                continue
+            try:
+                position = await consumer.position(tp)
+            except Exception:  # the partition went in a rebalance meanwhile
+                continue
+            lag = max(end - position, 0)
+            metrics.CONSUMER_LAG.labels(self.inbox.service, tp.topic, str(tp.partition)).set(lag)
+
+
+def subscribe(
+    broker: KafkaBroker,
+    inbox: Inbox,
+    *,
+    batch_size: int = 500,
+    fetch_max_wait_ms: int = 10,
+) -> Subscription:
+    """Declare the batch subscriber of `inbox`'s topics, in its consumer group, on `broker`."""
+    subscription = Subscription(inbox)
+    subscriber = broker.subscriber(
+        *inbox.topics,
+        batch=True,
+        group_id=inbox.name,
+        auto_offset_reset="earliest",
+        fetch_max_wait_ms=fetch_max_wait_ms,
+        max_poll_records=batch_size,
+        max_records=batch_size,
+        batch_timeout_ms=POLL_MS,
+        ack_policy=AckPolicy.NACK_ON_ERROR,
+        parser=subscription.parse,
+        decoder=subscription.decode,
+        include_in_schema=False,  # the service's own AsyncAPI document describes it (asyncapi.py)
+    )
+    subscriber(subscription.consume)
+    subscription.subscriber = subscriber
+    return subscription
