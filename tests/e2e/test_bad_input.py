@@ -53,6 +53,11 @@ async def test_invalid_command_is_refused_naming_the_field_and_changes_nothing(
 ):
     database = await new_database("registry")
     registry = await start_service("registry", database_url=database)
+    conn = await asyncpg.connect(database)
+    try:  # the events the registry wrote at start-up (its bundled municipalities)
+        outbox_before = await conn.fetchval("SELECT count(*) FROM outbox")
+    finally:
+        await conn.close()
     answer = await registry.post(
         "/networks", json={**SEED_NETWORK, **change}, headers={"Authorization": f"Bearer {token('staff')}"}
     )
@@ -65,7 +70,7 @@ async def test_invalid_command_is_refused_naming_the_field_and_changes_nothing(
     conn = await asyncpg.connect(database)
     try:
         assert await conn.fetchval("SELECT count(*) FROM networks") == 0
-        assert await conn.fetchval("SELECT count(*) FROM outbox") == 0
+        assert await conn.fetchval("SELECT count(*) FROM outbox") == outbox_before
     finally:
         await conn.close()
 
