@@ -87,6 +87,18 @@ SCHEDULED_LINKS = {
         "description": "A calendar feed for the network",
     },
 }
+GATHERING_LINKS = {
+    "HostGatherings": {
+        "operationId": "municipality_gatherings",
+        "parameters": {"kommunenummer": "$response.body#/host"},
+        "description": "The host municipality's gatherings",
+    },
+    "IssueHostFeed": {
+        "operationId": "issue_feed",
+        "requestBody": {"kommunenummer": "$response.body#/host"},
+        "description": "A calendar feed for the host municipality",
+    },
+}
 ISSUED_LINKS = {
     "NetworkCalendar": {
         "operationId": "network_calendar",
@@ -152,6 +164,7 @@ async def schedule_gathering(network_id: NetworkId, body: PlanIn, uow: WriterCom
     response_model=GatheringOut,
     operation_id="get_gathering",
     tags=["gatherings"],
+    responses={200: {"links": GATHERING_LINKS}},
 )
 async def get_gathering(gathering_id: GatheringId, pool: Pool, who: Reader) -> GatheringOut:
     """A gathering with its agenda, registrations per municipality and role category,

@@ -17,6 +17,7 @@ from pydantic import (
     BeforeValidator,
     Discriminator,
     Field,
+    PlainSerializer,
     StringConstraints,
     Tag,
     WithJsonSchema,
@@ -48,6 +49,19 @@ IsoTime = Annotated[
         mode="validation",
     ),
 ]
+LocalTime = Annotated[
+    time,
+    PlainSerializer(lambda t: t.isoformat("minutes"), return_type=str),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": "^([01][0-9]|2[0-3]):[0-5][0-9]$",
+            "description": "a time of day in Europe/Oslo, HH:MM",
+        }
+    ),
+]
+"""A time of day in answers: local to Europe/Oslo, written HH:MM (not an RFC 3339 time, which
+would need an offset that changes with summer time)."""
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 """A short non-empty text: a place, a title, a name."""
 Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
@@ -233,9 +247,9 @@ class GatheringSummary(BaseModel):
     network_id: uuid.UUID
     network_name: str
     starts_on: date
-    start_time: time
+    start_time: LocalTime
     ends_on: date | None
-    end_time: time
+    end_time: LocalTime
     starts_at: datetime = Field(description="with the Europe/Oslo offset of that day")
     ends_at: datetime
     place: str
@@ -257,8 +271,8 @@ class NetworkGatherings(BaseModel):
 class AgendaItemOut(BaseModel):
     kind: str
     day: date
-    starts_at: time
-    ends_at: time | None
+    starts_at: LocalTime
+    ends_at: LocalTime | None
     title: str
     kommunenummer: str | None
     theme: str | None
