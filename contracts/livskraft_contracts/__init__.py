@@ -30,7 +30,19 @@ from .gatherings import (
     ParticipantRegistered,
     RoleCategory,
 )
+from .indicators import IndicatorDefined, IndicatorDirection
 from .notify import FailureReason, NotificationChannel, NotificationDelivered, NotificationFailed
+from .plan import (
+    GoalSet,
+    MeasureEvaluated,
+    MeasurePlanned,
+    MeasureStatus,
+    MeasureUpdated,
+    MeasureVerdict,
+    PlanDocument,
+    PlanReported,
+    StatusAssessed,
+)
 from .registry import (
     ClosureReason,
     ContactAssigned,
@@ -67,6 +79,13 @@ ALL_EVENTS: tuple[type[Event], ...] = (
     StatisticsPublished,
     NotificationDelivered,
     NotificationFailed,
+    IndicatorDefined,
+    StatusAssessed,
+    GoalSet,
+    MeasurePlanned,
+    MeasureUpdated,
+    MeasureEvaluated,
+    PlanReported,
 )
 EVENT_TYPES: dict[str, type[Event]] = {e.ce_type(): e for e in ALL_EVENTS}
 
@@ -92,9 +111,17 @@ __all__ = [
     "GatheringHeld",
     "GatheringRescheduled",
     "GatheringScheduled",
+    "GoalSet",
+    "IndicatorDefined",
+    "IndicatorDirection",
     "IndicatorReported",
     "IndicatorStatus",
     "Kommunenummer",
+    "MeasureEvaluated",
+    "MeasurePlanned",
+    "MeasureStatus",
+    "MeasureUpdated",
+    "MeasureVerdict",
     "MunicipalityChanged",
     "MunicipalityInvited",
     "MunicipalityRef",
@@ -106,8 +133,11 @@ __all__ = [
     "NotificationFailed",
     "Organisasjonsnummer",
     "ParticipantRegistered",
+    "PlanDocument",
+    "PlanReported",
     "RoleCategory",
     "StatisticsPublished",
+    "StatusAssessed",
     "Theme",
     "UnreadableEvent",
     "from_kafka",

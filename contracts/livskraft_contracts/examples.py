@@ -42,6 +42,18 @@ from .registry import (
     NetworkClosed,
     NetworkCreated,
 )
+from .indicators import IndicatorDefined, IndicatorDirection
+from .plan import (
+    GoalSet,
+    MeasureEvaluated,
+    MeasurePlanned,
+    MeasureStatus,
+    MeasureUpdated,
+    MeasureVerdict,
+    PlanDocument,
+    PlanReported,
+    StatusAssessed,
+)
 from .reporting import IndicatorReported, IndicatorStatus, StatisticsPublished
 
 
@@ -51,6 +63,9 @@ def example_id(name: str) -> UUID:
 
 
 NETWORK = example_id("network/naku")
+PLAN = example_id("plan/naku/1702")
+GOAL = example_id("goal/1702/1")
+MEASURE = example_id("measure/1702/1")
 GATHERING = example_id("gathering/naku-1")
 ON = date(2010, 2, 1)
 STEINKJER = MunicipalityRef(kommunenummer="1702", valid_on=ON)
@@ -65,6 +80,14 @@ def _examples() -> list[Event]:
         ends_on=date(2010, 4, 21),
         place="Steinkjer",
         host=STEINKJER,
+    )
+    owner = dict(plan_id=PLAN, network_id=NETWORK, municipality=STEINKJER)
+    measure = dict(
+        **owner,
+        measure_id=MEASURE,
+        goal_id=GOAL,
+        title="Registrere kulturminner i Egge med frivillige",
+        due_date=date(2010, 12, 1),
     )
     notice = dict(
         notification_id=example_id("notification/1"),
@@ -141,6 +164,7 @@ def _examples() -> list[Event]:
             year=2010,
             value=42.0,
             status=IndicatorStatus.PRELIMINARY,
+            revision=1,
         ),
         StatisticsPublished(
             dataset_id="networks-per-theme",
@@ -155,6 +179,47 @@ def _examples() -> list[Event]:
             reason=FailureReason.REJECTED,
             status_code=503,
             will_retry=True,
+        ),
+        IndicatorDefined(
+            indicator="kulturminner-registrert",
+            revision=1,
+            theme=Theme.KULTURARV,
+            label="Registrerte kulturminner",
+            unit="antall",
+            decimals=0,
+            direction=IndicatorDirection.HIGHER_IS_BETTER,
+            source="Riksantikvaren, Askeladden",
+            minimum=0,
+        ),
+        StatusAssessed(
+            **owner, assessment_id=example_id("assessment/1702/1"), assessed_on=date(2010, 3, 1)
+        ),
+        GoalSet(
+            **owner,
+            goal_id=GOAL,
+            revision=1,
+            title="Flere registrerte kulturminner i Egge",
+            theme=Theme.KULTURARV,
+            indicator="kulturminner-registrert",
+            target_value=60,
+            target_year=2012,
+            set_on=date(2010, 3, 15),
+        ),
+        MeasurePlanned(**measure, revision=1, status=MeasureStatus.PLANNED, planned_on=date(2010, 4, 1)),
+        MeasureUpdated(**measure, revision=2, status=MeasureStatus.COMPLETED, changed_on=date(2010, 11, 30)),
+        MeasureEvaluated(
+            **owner,
+            measure_id=MEASURE,
+            evaluation_id=example_id("evaluation/1702/1"),
+            evaluated_on=date(2010, 12, 10),
+            verdict=MeasureVerdict.WORKING,
+        ),
+        PlanReported(
+            **owner,
+            report_id=example_id("plan-report/1702/2010"),
+            document=PlanDocument.ANNUAL_REPORT,
+            year=2010,
+            reported_on=date(2011, 3, 31),
         ),
     ]
 

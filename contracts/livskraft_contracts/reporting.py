@@ -32,7 +32,13 @@ _WITHOUT_VALUE = {IndicatorStatus.MISSING, IndicatorStatus.CONFIDENTIAL}
 
 
 class IndicatorReported(ReportingEvent):
-    """A municipality reported an indicator (indikator) value for a year."""
+    """A municipality reported an indicator (indikator) value for a year.
+
+    Published by the indicators service; the type keeps the `reporting` name it was first
+    published under. A correction is a new report with a higher `revision` for the same
+    municipality, indicator and year: the highest revision is the value of record. `revision` came
+    after the first release: order events without it by `sequence`.
+    """
 
     key_field: ClassVar[str] = "municipality"
 
@@ -41,6 +47,9 @@ class IndicatorReported(ReportingEvent):
     year: int = Field(ge=1900, le=2100)
     value: Annotated[float, Field(allow_inf_nan=False)] | None
     status: IndicatorStatus
+    revision: int | None = Field(
+        default=None, ge=1, description="1 for the first report of this value, then +1 per correction"
+    )
 
     @model_validator(mode="after")
     def _value_matches_status(self) -> IndicatorReported:

@@ -21,8 +21,8 @@ from livskraft_contracts import (
 from livskraft_contracts.examples import EXAMPLES
 
 EXAMPLE_EVENTS = [pytest.param(e, id=type(e).__name__) for e in EXAMPLES.values()]
-TOPIC = re.compile(r"^livskraft\.(registry|gatherings|reporting|notify)\.[a-z]+(-[a-z]+)*\.v[0-9]+$")
-TYPE = re.compile(r"^no\.ks\.livskraft\.(registry|gatherings|reporting|notify)\.[A-Z][A-Za-z]+\.v[0-9]+$")
+TOPIC = re.compile(r"^livskraft\.(registry|gatherings|reporting|notify|indicators)\.[a-z]+(-[a-z]+)*\.v[0-9]+$")
+TYPE = re.compile(r"^no\.ks\.livskraft\.(registry|gatherings|reporting|notify|indicators)\.[A-Z][A-Za-z]+\.v[0-9]+$")
 
 
 def record(data: Event, **attrs: str) -> tuple[bytes, bytes, list[tuple[str, bytes]]]:
@@ -65,7 +65,7 @@ def test_names_follow_the_conventions(model: type[Event]) -> None:
 
 def test_one_topic_per_type() -> None:
     topics = [m.topic() for m in ALL_EVENTS]
-    assert len(set(topics)) == len(topics) == len(EVENT_TYPES) == 19
+    assert len(set(topics)) == len(topics) == len(EVENT_TYPES) == 26
 
 
 def test_the_catalogue_is_complete() -> None:
@@ -78,6 +78,8 @@ def test_the_catalogue_is_complete() -> None:
         "ParticipantRegistered GatheringHeld",
         "reporting": "IndicatorReported StatisticsPublished",
         "notify": "NotificationDelivered NotificationFailed",
+        "indicators": "IndicatorDefined StatusAssessed GoalSet MeasurePlanned MeasureUpdated "
+        "MeasureEvaluated PlanReported",
     }
     expected = {(s, name) for s, names in catalogue.items() for name in names.split()}
     assert {(m.service, m.__name__) for m in ALL_EVENTS} == expected
