@@ -575,18 +575,11 @@ async def swap_in(conn: asyncpg.Connection, schema: str, consumer: str) -> None:
     await conn.execute(f"DROP SCHEMA {schema} CASCADE")
 
 
-INBOX = """
-    INSERT INTO inbox (consumer, event_id, event_type, topic, partition, "offset")
-    SELECT $1, * FROM unnest($2::text[], $3::text[], $4::text[], $5::int[], $6::bigint[])
-    ON CONFLICT DO NOTHING
-    RETURNING event_id
-"""
 DEAD = """
     INSERT INTO dead_letters (consumer, topic, partition, "offset", key, reason)
     SELECT $1, * FROM unnest($2::text[], $3::int[], $4::bigint[], $5::text[], $6::text[])
     ON CONFLICT DO NOTHING
 """
-UNDO_INBOX = "DELETE FROM inbox WHERE consumer = $1 AND event_id = $2"
 
 
 async def table_rows(conn: asyncpg.Connection, table: str) -> list[tuple[Any, ...]]:

@@ -33,9 +33,17 @@ def ref(kommunenummer: str, valid_on: str = "2011-03-01") -> dict[str, str]:
     return {"kommunenummer": kommunenummer, "valid_on": valid_on}
 
 
-def network_story(name: str, year: int = 2011, *, closed: str | None = None) -> list[CloudEvent]:
+def network_story(
+    name: str,
+    year: int = 2011,
+    *,
+    kommuner: tuple[str, str, str] = ("5001", "5006", "5035"),
+    closed: str | None = None,
+) -> list[CloudEvent]:
     """A network's events of every registry type, and two gatherings' of every gatherings type,
-    each numbered in its aggregate's sequence."""
+    each numbered in its aggregate's sequence. The third municipality withdraws; the first
+    gathering is held (attendance from the first two), the second cancelled."""
+    first, second, third = kommuner
     network = uuid.uuid4()
     on = f"{year}-03-01"
     n: list = [
@@ -50,21 +58,21 @@ def network_story(name: str, year: int = 2011, *, closed: str | None = None) -> 
             enrolment_deadline=date(year, 6, 1),
         )
     ]
-    for kommune in ("5001", "5006", "5035"):
+    for kommune in kommuner:
         n += [
             MunicipalityInvited(network_id=network, municipality=ref(kommune, on)),
             EnrolmentSubmitted(
-                network_id=network, municipality=ref(kommune, on), late_override=kommune == "5035"
+                network_id=network, municipality=ref(kommune, on), late_override=kommune == third
             ),
             DecisionRecorded(
                 network_id=network,
                 municipality=ref(kommune, on),
                 decision_id=uuid.uuid4(),
-                body="kommunestyre" if kommune != "5035" else "formannskap",
+                body="kommunestyre" if kommune != third else "formannskap",
                 meeting_date=date(year, 2, 1),
                 case_number=f"{year}/{kommune[2:]}",
                 decision_date=date(year, 2, 2),
-                final=kommune != "5035",
+                final=kommune != third,
                 summary="Deltar.",
             ),
             ContactAssigned(
@@ -72,7 +80,7 @@ def network_story(name: str, year: int = 2011, *, closed: str | None = None) -> 
             ),
             EnrolmentConfirmed(network_id=network, municipality=ref(kommune, on)),
         ]
-    n.append(EnrolmentWithdrawn(network_id=network, municipality=ref("5035", on)))
+    n.append(EnrolmentWithdrawn(network_id=network, municipality=ref(third, on)))
     if closed:
         n.append(NetworkClosed(network_id=network, reason=closed))
     events = [CloudEvent.wrap(e, sequence=i) for i, e in enumerate(n, start=1)]
@@ -80,12 +88,12 @@ def network_story(name: str, year: int = 2011, *, closed: str | None = None) -> 
         gathering = uuid.uuid4()
         plan = {"gathering_id": gathering, "network_id": network, "starts_on": day, "place": place}
         steps: list = [
-            GatheringScheduled(**plan, host=ref("5006", on)),
+            GatheringScheduled(**plan, host=ref(second, on)),
             GatheringRescheduled(**{**plan, "starts_on": day.replace(day=day.day + 1)}),
             ParticipantRegistered(
                 gathering_id=gathering,
                 person_id=uuid.uuid4(),
-                municipality=ref("5001", on),
+                municipality=ref(first, on),
                 role_category="politician",
             ),
         ]
@@ -96,11 +104,11 @@ def network_story(name: str, year: int = 2011, *, closed: str | None = None) -> 
                     network_id=network,
                     held_on=day.replace(day=day.day + 1),
                     attendance=[
-                        {"municipality": ref("5001", on), "role_category": "politician", "count": 2},
-                        {"municipality": ref("5006", on), "role_category": "management", "count": 1},
-                        {"municipality": ref("5006", on), "role_category": "resource", "count": 3},
+                        {"municipality": ref(first, on), "role_category": "politician", "count": 2},
+                        {"municipality": ref(second, on), "role_category": "management", "count": 1},
+                        {"municipality": ref(second, on), "role_category": "resource", "count": 3},
                     ],
-                    cases_presented=[{"municipality": ref("5006", on), "title": "Grønn industri"}],
+                    cases_presented=[{"municipality": ref(second, on), "title": "Grønn industri"}],
                 )
             )
         else:
@@ -142,8 +150,9 @@ async def caught_up(bootstrap: str, group_id: str, topics: Sequence[str], timeou
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group_id, enable_auto_commit=False)
     await consumer.start()
     try:
-        await consumer.topics()  # loads every topic's partitions
-        tps = [TopicPartition(t, p) for t in topics for p in sorted(consumer.partitions_for_topic(t) or ())]
+        cluster = await consumer._client.fetch_all_metadata()
+        tps = [TopicPartition(t, p) for t in topics for p in sorted(cluster.partitions_for_topic(t) or ())]
+        assert tps, f"no partitions found for {topics}"
         ends = await consumer.end_offsets(tps)
         deadline = time.monotonic() + timeout
         while True:
