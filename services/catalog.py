@@ -1,4 +1,4 @@
-"""The four services, their default ports, and how to build each one's app."""
+"""The services, their default ports, and how to build each one's app."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from fastapi import FastAPI
 
 from services.runtime.settings import Settings
 
-PORTS = {"registry": 8001, "gatherings": 8002, "reporting": 8003, "notify": 8004}
+PORTS = {"registry": 8001, "gatherings": 8002, "reporting": 8003, "notify": 8004, "indicators": 8005}
 
 
 def app_factory(service: str) -> Callable[[Settings], FastAPI]:

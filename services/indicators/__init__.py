@@ -1,0 +1,1 @@
+"""The indicators service: the facts of record about results (docs/indicators.md)."""
