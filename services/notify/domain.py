@@ -15,6 +15,7 @@ import hashlib
 import hmac
 import ipaddress
 import json
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -47,6 +48,11 @@ SCOPE_PREFIX = "livskraft:events:"
 e.g. `livskraft:events:no.ks.livskraft.registry.DecisionRecorded.v1`."""
 
 
+def shown(text: str) -> str:
+    """Input quoted back in a refusal, with anything UTF-8 cannot carry (a lone surrogate) escaped."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 def scope_for(event_type: str) -> str:
     return f"{SCOPE_PREFIX}{event_type}"
 
@@ -63,7 +69,7 @@ def check_event_types(wanted: Sequence[str], scopes: Iterable[str]) -> list[str]
         raise Refused("event_types", "name at least one event type")
     unknown = [t for t in wanted if t not in SUBSCRIBABLE]
     if unknown:
-        raise Refused("event_types", f"not an event type one may subscribe to: {', '.join(unknown)}")
+        raise Refused("event_types", f"not an event type one may subscribe to: {shown(', '.join(unknown))}")
     denied = [t for t in wanted if t not in granted_types(scopes)]
     if denied:
         raise Refused("event_types", f"your token does not grant {', '.join(denied)}", 403)
@@ -212,7 +218,7 @@ def check_endpoint(url: str, *, allow_loopback: bool) -> str:
         host = (parts.hostname or "").lower()
         port = parts.port
     except ValueError as exc:
-        raise Refused("url", f"is not a valid URL: {exc}") from None
+        raise Refused("url", f"is not a valid URL: {shown(str(exc))}") from None
     if parts.scheme not in ("https", "http"):
         raise Refused("url", "must be an https URL")
     if not host:
@@ -228,9 +234,15 @@ def check_endpoint(url: str, *, allow_loopback: bool) -> str:
         raise Refused("url", "must not point at loopback (allowed in development only)")
     if parts.scheme == "http" and not (loopback and allow_loopback):
         raise Refused("url", "must be an https URL (plain http only to loopback in development)")
-    if _is_ip(host) and not loopback and not address_allowed(host, allow_loopback=allow_loopback):
-        raise Refused("url", "must not point at a private, link-local or reserved address")
+    if _is_ip(host):
+        if not loopback and not address_allowed(host, allow_loopback=allow_loopback):
+            raise Refused("url", "must not point at a private, link-local or reserved address")
+    elif not _HOST_NAME.fullmatch(host) or len(host) > 253:
+        raise Refused("url", "has no valid host name (write an international name in its xn-- form)")
     return url
+
+
+_HOST_NAME = re.compile(r"(?!-)[a-z0-9-]{1,63}(?<!-)(\.(?!-)[a-z0-9-]{1,63}(?<!-))*\.?")
 
 
 def _is_ip(host: str) -> bool:

@@ -151,6 +151,9 @@ async def post(
     except httpx.HTTPError as exc:
         forbidden = isinstance(exc.__cause__, ForbiddenAddress)
         result = domain.AttemptResult(failure=FailureReason.UNREACHABLE, forbidden_address=forbidden)
+    except Exception as exc:  # an address httpx cannot use (InvalidURL, IDNA): the endpoint's fault
+        log.warning("webhook %s: cannot send to the endpoint: %s", webhook_id, type(exc).__name__)
+        result = domain.AttemptResult(failure=FailureReason.UNREACHABLE)
     return result, int((time.perf_counter() - started) * 1000)
 
 

@@ -251,3 +251,21 @@ def test_recipients_by_audience() -> None:
 
 def test_an_smtp_5xx_is_final_and_a_4xx_is_tried_again() -> None:
     assert domain.smtp_permanent(550) and not domain.smtp_permanent(451) and not domain.smtp_permanent(None)
+
+
+def test_host_names_are_ascii_labels() -> None:
+    for url in (
+        "https://xn--snsa-qoa.kommune.example/",
+        "https://a-b.example/",
+        "https://mottak.example.no./",
+    ):
+        assert domain.check_endpoint(url, allow_loopback=False) == url
+    for url in ("https://snåsa.example/", "https://-a.example/", "https://a..b/", "https://a_b.example/"):
+        with pytest.raises(Refused):
+            domain.check_endpoint(url, allow_loopback=False)
+
+
+def test_a_refusal_quotes_input_utf8_can_carry() -> None:
+    with pytest.raises(Refused) as refused:
+        domain.check_event_types(["no.ks.livskraft.registry.Network\ud800Created.v1"], [])
+    refused.value.message.encode("utf-8")  # a lone surrogate comes back escaped
