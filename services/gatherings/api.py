@@ -99,6 +99,18 @@ GATHERING_LINKS = {
         "description": "A calendar feed for the host municipality",
     },
 }
+NETWORK_LINKS = {
+    "MemberGatherings": {
+        "operationId": "municipality_gatherings",
+        "parameters": {"kommunenummer": "$response.body#/members/0/kommunenummer"},
+        "description": "The first member's gatherings",
+    },
+    "ScheduleGathering": {
+        "operationId": "schedule_gathering",
+        "parameters": {"network_id": "$response.body#/id"},
+        "description": "Schedule a gathering for the network",
+    },
+}
 ISSUED_LINKS = {
     "NetworkCalendar": {
         "operationId": "network_calendar",
@@ -109,6 +121,11 @@ ISSUED_LINKS = {
         "operationId": "municipality_calendar",
         "parameters": {"kommunenummer": "$response.body#/kommunenummer", "secret": "$response.body#/secret"},
         "description": "The municipality's calendar, when the feed is a municipality's",
+    },
+    "FeedMunicipalityGatherings": {
+        "operationId": "municipality_gatherings",
+        "parameters": {"kommunenummer": "$response.body#/kommunenummer"},
+        "description": "The gatherings in the municipality's feed, when the feed is a municipality's",
     },
     "RevokeFeed": {
         "operationId": "revoke_feed",
@@ -122,7 +139,11 @@ ISSUED_LINKS = {
 
 
 @router.get(
-    "/networks/{network_id}", response_model=NetworkOut, operation_id="get_network", tags=["networks"]
+    "/networks/{network_id}",
+    response_model=NetworkOut,
+    operation_id="get_network",
+    tags=["networks"],
+    responses={200: {"links": NETWORK_LINKS}},
 )
 async def get_network(network_id: NetworkId, pool: Pool, who: Reader) -> NetworkOut:
     """A network and its members, as the registry's events have told this service."""

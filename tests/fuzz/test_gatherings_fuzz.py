@@ -10,7 +10,8 @@ gatherings service hears of them over Kafka before the fuzzing starts. Then:
   the operation that schedules a gathering (`schedule_gathering`) to every operation that takes
   its id, and from the one that issues a calendar feed to the feeds themselves and their
   revocation. Three of four generated schedules are given a plan that can be accepted (a member
-  as host, days in the network's period), so that the links have gatherings to follow; the test
+  as host, days in the network's period), and half the feeds are asked for the seeded network or
+  a member, so that the links have gatherings and feeds to follow; the test
   asserts that every operation of the document was reached, and that the links were followed to
   a 2xx;
 - per operation: hypothesis-generated valid and invalid requests, the coverage phase, with the
@@ -52,6 +53,7 @@ from tests.processes import ServiceProcess, free_port
 TODAY = date(2010, 1, 20)
 MEMBERS = ("1702", "1724")  # Steinkjer, Verran
 SCHEDULE = "POST /networks/{network_id}/gatherings"
+ISSUE_FEED = "POST /calendar/feeds"
 STATEFUL_EXAMPLES = max(EXAMPLES, 10)
 """Scenarios per suite the state machine plays (each up to 10 steps)."""
 
@@ -153,11 +155,14 @@ def run_stateful(
 
     class Machine(schema.as_state_machine()):  # type: ignore[misc]
         def before_call(self, case: schemathesis.Case) -> None:
-            if case.operation.label == SCHEDULE and isinstance(case.body, dict):
-                rng = random.Random(repr(sorted(case.body.items(), key=str)))  # the same case, the same plan
-                if rng.random() < 0.75:
-                    case.path_parameters = {**(case.path_parameters or {}), "network_id": network_id}
-                    case.body = _valid_plan(case.body, rng)
+            if not isinstance(case.body, dict):
+                return
+            rng = random.Random(repr(sorted(case.body.items(), key=str)))  # the same case, the same change
+            if case.operation.label == SCHEDULE and rng.random() < 0.75:
+                case.path_parameters = {**(case.path_parameters or {}), "network_id": network_id}
+                case.body = _valid_plan(case.body, rng)
+            elif case.operation.label == ISSUE_FEED and rng.random() < 0.5:
+                case.body = rng.choice([{"network_id": network_id}, {"kommunenummer": rng.choice(MEMBERS)}])
 
         def get_call_kwargs(self, case: schemathesis.Case) -> dict[str, Any]:
             return {"base_url": base_url, "headers": headers, "session": session, "timeout": 30}
