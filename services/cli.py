@@ -4,6 +4,7 @@ livskraft dev [--today 2010-01-20]   every service on the embedded defaults
 livskraft serve registry             one service (DATABASE_URL and KAFKA_BOOTSTRAP_SERVERS set)
 livskraft demo                       the seed's scenario against a running `livskraft dev`
 livskraft token --role staff         a development bearer token (on the last line)
+livskraft deploy render [--check]    deploy/k8s's generated manifests, from the services' declarations
 """
 
 from __future__ import annotations
@@ -17,6 +18,10 @@ from services.catalog import PORTS
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:2] == ["deploy", "render"]:  # argparse of its own (services/devtools/deploy.py)
+        from services.devtools.deploy import main as render_main
+
+        return render_main(argv[2:])
     if argv[:1] == ["token"]:  # argparse of its own, shared with the auth module's tests
         from services.devtools.tokens import token_main
 
@@ -37,6 +42,10 @@ def main(argv: list[str] | None = None) -> int:
     demo = sub.add_parser("demo", help="drive the seed's scenario through the public APIs")
     demo.add_argument("--data-dir", default=".livskraft")
     sub.add_parser("token", help="print a development token (see `livskraft token --help`)")
+    deploy = sub.add_parser("deploy", help="deployment tools (see `livskraft deploy render --help`)")
+    deploy.add_subparsers(dest="action", required=True).add_parser(
+        "render", help="write deploy/k8s's generated manifests from the services' declarations"
+    )
     args = parser.parse_args(argv)
 
     if args.command == "dev":

@@ -1,6 +1,7 @@
-"""Reading deploy/k8s: the documents, lookups by kind and name, and Kafka's ACL rules.
+"""Reading deploy/k8s as kustomize builds it: the documents of each overlay, lookups by kind and
+name, and Kafka's ACL rules.
 
-`Acls` answers "may this KafkaUser do that?" the way Kafka's simple authorizer does (allow rules
+`Acls` answers "may this KafkaUser do that?" the way Kafka's standard authorizer does (allow rules
 only, as Strimzi writes them): a rule matches a resource by literal name, by prefix, or `*`;
 `All` allows every operation; Read, Write, Delete and Alter imply Describe; AlterConfigs implies
 DescribeConfigs.
@@ -11,21 +12,21 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache
-from pathlib import Path
 from typing import Any
 
-import yaml
+from services.devtools.deploy import K8S, ROOT
+from tests.deploy import kustomize
 
-ROOT = Path(__file__).resolve().parents[2]
-K8S = ROOT / "deploy" / "k8s"
-KUSTOMIZATION = K8S / "kustomization.yaml"
-
+OVERLAYS = ("dev", "prod")
+BUILDS = ("base", *OVERLAYS)
 Doc = dict[str, Any]
+
+__all__ = ["BUILDS", "K8S", "OVERLAYS", "ROOT", "Acls", "Manifest", "build", "matches", "of_kind", "one"]
 
 
 @dataclass(frozen=True)
 class Manifest:
-    file: str
+    build: str
     doc: Doc
 
     @property
@@ -41,36 +42,27 @@ class Manifest:
         return dict(self.doc.get("spec") or {})
 
     def __str__(self) -> str:
-        return f"{self.file}: {self.kind}/{self.name}"
+        return f"{self.build}: {self.kind}/{self.name}"
 
 
-def manifest_files() -> list[Path]:
-    """Every YAML file in deploy/k8s except the kustomization itself."""
-    return sorted(p for p in K8S.glob("*.y*ml") if p.name != KUSTOMIZATION.name)
+def folder(name: str) -> Any:
+    return K8S / "base" if name == "base" else K8S / "overlays" / name
 
 
 @cache
-def manifests() -> tuple[Manifest, ...]:
-    found = []
-    for path in manifest_files():
-        for doc in yaml.safe_load_all(path.read_text()):
-            if doc is not None:  # a `---` after a leading comment gives an empty document
-                found.append(Manifest(path.name, doc))
-    return tuple(found)
+def build(name: str) -> tuple[Manifest, ...]:
+    """What `kustomize build` makes of deploy/k8s/base or deploy/k8s/overlays/<name>."""
+    return tuple(Manifest(name, doc) for doc in kustomize.build(folder(name)))
 
 
-def of_kind(kind: str) -> list[Manifest]:
-    return [m for m in manifests() if m.kind == kind]
+def of_kind(kind: str, in_build: str = "prod") -> list[Manifest]:
+    return [m for m in build(in_build) if m.kind == kind]
 
 
-def one(kind: str, name: str) -> Manifest:
-    matches = [m for m in of_kind(kind) if m.name == name]
-    assert len(matches) == 1, f"expected one {kind}/{name}, found {len(matches)}"
-    return matches[0]
-
-
-def kustomization() -> Doc:
-    return dict(yaml.safe_load(KUSTOMIZATION.read_text()))
+def one(kind: str, name: str, in_build: str = "prod") -> Manifest:
+    found = [m for m in of_kind(kind, in_build) if m.name == name]
+    assert len(found) == 1, f"expected one {kind}/{name} in {in_build}, found {len(found)}"
+    return found[0]
 
 
 def matches(selector: dict[str, str], labels: dict[str, str]) -> bool:
@@ -91,9 +83,10 @@ class Acls:
     rules: tuple[Doc, ...]
 
     @classmethod
-    def of(cls, kafka_user: Manifest) -> Acls:
-        authorization = kafka_user.spec.get("authorization") or {}
-        return cls(kafka_user.name, tuple(authorization.get("acls") or ()))
+    def of(cls, kafka_user: Manifest | Doc) -> Acls:
+        doc = kafka_user.doc if isinstance(kafka_user, Manifest) else kafka_user
+        authorization = doc["spec"].get("authorization") or {}
+        return cls(doc["metadata"]["name"], tuple(authorization.get("acls") or ()))
 
     def allows(self, operation: str, resource_type: str, name: str = "kafka-cluster") -> bool:
         return any(

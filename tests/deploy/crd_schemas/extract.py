@@ -36,7 +36,9 @@ def without_descriptions(schema: Any, in_properties: bool = False) -> Any:
 def extract(crd: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     spec = crd["spec"]
     versions = {
-        v["name"]: without_descriptions(v["schema"]["openAPIV3Schema"]) for v in spec["versions"] if v["served"]
+        v["name"]: without_descriptions(v["schema"]["openAPIV3Schema"])
+        for v in spec["versions"]
+        if v["served"]
     }
     name = f"{spec['names']['plural']}.{spec['group']}"
     return name, {"group": spec["group"], "kind": spec["names"]["kind"], "versions": versions}
