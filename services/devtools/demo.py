@@ -284,8 +284,9 @@ async def play_gatherings(
         )
         if answer.status_code != 200:
             raise RuntimeError(f"agenda {name}: {answer.status_code} {answer.text}")
+        step = "3." if name == "spring" else "  "
         say(
-            f"3. The network's leader scheduled a gathering on {plan['starts_on']} in {plan['place']}, "
+            f"{step} The network's leader scheduled a gathering on {plan['starts_on']} in {plan['place']}, "
             "with its agenda"
         )
     autumn = outcome.gatherings["autumn"]
