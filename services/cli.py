@@ -4,6 +4,7 @@ livskraft dev [--today 2010-01-20]   every service on the embedded defaults
 livskraft serve registry             one service (DATABASE_URL and KAFKA_BOOTSTRAP_SERVERS set)
 livskraft demo                       the seed's scenario against a running `livskraft dev`
 livskraft token --role staff         a development bearer token (on the last line)
+livskraft reporting rebuild          reporting's projection made again from the topics, from offset zero
 livskraft deploy render [--check]    deploy/k8s's generated manifests, from the services' declarations
 """
 
@@ -46,6 +47,12 @@ def main(argv: list[str] | None = None) -> int:
     deploy.add_subparsers(dest="action", required=True).add_parser(
         "render", help="write deploy/k8s's generated manifests from the services' declarations"
     )
+    reporting = sub.add_parser("reporting", help="reporting's operations")
+    rebuild = reporting.add_subparsers(dest="action", required=True).add_parser(
+        "rebuild", help="make the projection again from the topics, from offset zero, and swap it in"
+    )
+    rebuild.add_argument("--batch-size", type=int, default=5000)
+    rebuild.add_argument("--data-dir", default=".livskraft", help="where `livskraft dev` wrote dev.json")
     args = parser.parse_args(argv)
 
     if args.command == "dev":
@@ -59,6 +66,10 @@ def main(argv: list[str] | None = None) -> int:
         from services.devtools.demo import run_demo
 
         return run_demo(args.data_dir)
+    if args.command == "reporting":
+        from services.reporting.rebuild import main as rebuild_main
+
+        return rebuild_main(args.data_dir, args.batch_size)
     return 2
 
 
