@@ -21,8 +21,12 @@ from livskraft_contracts import (
 from livskraft_contracts.examples import EXAMPLES
 
 EXAMPLE_EVENTS = [pytest.param(e, id=type(e).__name__) for e in EXAMPLES.values()]
-TOPIC = re.compile(r"^livskraft\.(registry|gatherings|reporting|notify|indicators)\.[a-z]+(-[a-z]+)*\.v[0-9]+$")
-TYPE = re.compile(r"^no\.ks\.livskraft\.(registry|gatherings|reporting|notify|indicators)\.[A-Z][A-Za-z]+\.v[0-9]+$")
+TOPIC = re.compile(
+    r"^livskraft\.(registry|gatherings|reporting|notify|indicators)\.[a-z]+(-[a-z]+)*\.v[0-9]+$"
+)
+TYPE = re.compile(
+    r"^no\.ks\.livskraft\.(registry|gatherings|reporting|notify|indicators)\.[A-Z][A-Za-z]+\.v[0-9]+$"
+)
 
 
 def record(data: Event, **attrs: str) -> tuple[bytes, bytes, list[tuple[str, bytes]]]:

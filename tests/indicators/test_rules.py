@@ -233,7 +233,7 @@ def test_a_norwegian_spreadsheet_file_is_read() -> None:
 
 
 def test_every_bad_row_is_named_by_its_line_and_column() -> None:
-    rows, problems = csvfile.parse(
+    _rows, problems = csvfile.parse(
         b"indicator,year,value,status\n"
         b"nye-boliger-i-sentrum,2009,41.5,final\n"
         b"nye-boliger-i-sentrum,20x9,41.5,final\n"
@@ -267,7 +267,7 @@ def test_every_bad_row_is_named_by_its_line_and_column() -> None:
     ],
 )
 def test_a_file_of_the_wrong_shape_is_refused_naming_where(data: bytes, field: str) -> None:
-    rows, problems = csvfile.parse(data)
+    _rows, problems = csvfile.parse(data)
     assert field in [p.field for p in problems], problems
 
 

@@ -38,7 +38,11 @@ async def test_a_good_file_is_saved_whole_with_an_event_per_value(world: World):
 
 
 async def test_a_norwegian_spreadsheets_file_is_read(world: World):
-    text = "\ufeffindicator;year;value;status\nnye-boliger-i-sentrum;2009;41,5;endelig\nmerkede-turstier;2009;12,3;foreløpig\n"
+    text = (
+        "\ufeffindicator;year;value;status\n"
+        "nye-boliger-i-sentrum;2009;41,5;endelig\n"
+        "merkede-turstier;2009;12,3;foreløpig\n"
+    )
     answer = await world.upload("1702", text.encode())
     assert answer.status_code == 200, answer.text
     values = {v["indicator"]: (v["value"], v["status"]) for v in await world.values("1702")}

@@ -140,7 +140,8 @@ async def test_a_final_value_is_corrected_explicitly_and_the_correction_is_audit
     assert history[1]["reported_by"]  # staff see who
     audited = await world.count(
         "SELECT count(*) FROM audit_log WHERE action = 'IndicatorCorrected' "
-        "AND reason = 'Feil i sentrumsavgrensningen' AND kommunenummer = '1702' AND indicator = 'nye-boliger-i-sentrum'"
+        "AND reason = 'Feil i sentrumsavgrensningen' AND kommunenummer = '1702' "
+        "AND indicator = 'nye-boliger-i-sentrum'"
     )
     assert audited == 1
     reader = await world.indicators.get(
