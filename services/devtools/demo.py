@@ -439,15 +439,11 @@ def run_demo(data_dir: str) -> int:
                     lambda network: issue_dev_token(data, "leader", networks=[network]),
                     _calendars(urls, tokens("staff", None)),
                 )
-            report = await _wait_for_report(reporting, outcome, _bearer(tokens("reader", None)))
-            print("4. Reporting, from the events on Kafka:")
-            for member in report["members"]:
-                decisions = ", ".join(d["case_number"] for d in member["decisions"]) or "no decision"
-                print(
-                    f"   {member['kommunenummer']} {MUNICIPALITIES.get(member['kommunenummer'], '')}: "
-                    f"{member['status']}, {decisions}"
-                )
-        print("Not yet built: the contact's reminder (notify), JSON-stat statistics.")
+            report = await _wait_for_report(
+                reporting, outcome, _bearer(tokens("reader", None)), held=len(GATHERINGS)
+            )
+            await _show_reporting(reporting, report, urls["reporting"])
+        print("Not yet built: the contact's reminder (notify).")
         return 0
 
     return asyncio.run(main())
@@ -479,16 +475,73 @@ async def _municipalities(registry: httpx.AsyncClient, staff: dict[str, str]) ->
 
 
 async def _wait_for_report(
-    reporting: httpx.AsyncClient, outcome: Outcome, headers: dict[str, str]
+    reporting: httpx.AsyncClient, outcome: Outcome, headers: dict[str, str], held: int = 0
 ) -> dict[str, Any]:
-    """The reporting projection, once it shows every decision the scenario recorded."""
+    """The reporting projection, once it shows every decision the scenario recorded and the
+    gatherings held."""
     deadline = time.monotonic() + 30
+    report: dict[str, Any] = {"members": [], "gatherings": []}
     while time.monotonic() < deadline:
         answer = await reporting.get(f"/reports/networks/{outcome.network_id}", headers=headers)
         if answer.status_code == 200:
-            report: dict[str, Any] = answer.json()
-            if sum(len(m["decisions"]) for m in report["members"]) == len(outcome.events["DecisionRecorded"]):
+            report = answer.json()
+            decided = sum(len(m["decisions"]) for m in report["members"])
+            done = sum(g["status"] == "held" and bool(g["attendance"]) for g in report["gatherings"])
+            if decided == len(outcome.events["DecisionRecorded"]) and done >= held:
                 return report
         await asyncio.sleep(0.2)
     print("Reporting did not catch up within 30 s.", file=sys.stderr)
-    return {"members": []}
+    return report
+
+
+ROLE_NAMES = {
+    "politician": "politicians",
+    "management": "top management",
+    "department": "department staff",
+    "resource": "resource",
+}
+
+
+async def _show_reporting(reporting: httpx.AsyncClient, report: dict[str, Any], base: str) -> None:
+    """Step 4: the network, members, decisions, gatherings and attendance as reporting has them
+    from the events, and the national networks-per-theme table as JSON-stat, with where to fetch it."""
+    print(f"4. Reporting, from the events on Kafka ({base}/reports/networks/{report.get('network_id', '')}):")
+    if report.get("name"):
+        print(
+            f"   {report['name']}: {', '.join(report['themes'])}; "
+            f"{report['period_start']} to {report['period_end']}, county {report['county']}"
+        )
+    for member in report["members"]:
+        decisions = ", ".join(d["case_number"] for d in member["decisions"]) or "no decision"
+        bodies = ", ".join(f"{d['body']} {d['decision_date']}" for d in member["decisions"])
+        contacts = ", ".join(f"{role} {n}" for role, n in member.get("contacts", {}).items()) or "none"
+        print(
+            f"   {member['kommunenummer']} {MUNICIPALITIES.get(member['kommunenummer'], '')}: "
+            f"{member['status']}, {decisions}{f' ({bodies})' if bodies else ''}; contacts by role: {contacts}"
+        )
+    for g in report.get("gatherings", []):
+        by_role = g["attendance_by_role"]
+        came = ", ".join(f"{by_role[role]} {name}" for role, name in ROLE_NAMES.items() if role in by_role)
+        print(
+            f"   Gathering in {g['place']}, {g['status']} {g['held_on'] or g['starts_on']}: "
+            f"{came or 'no attendance yet'}; {len(g['cases_presented'])} cases presented"
+        )
+    answer = await reporting.get("/statistics/networks-per-theme")
+    if answer.status_code != 200:
+        print(f"   The national statistics did not answer: {answer.status_code}")
+        return
+    document = answer.json()
+    year = str(SCENARIO_DAY.year)
+    themes = document["dimension"]["tema"]["category"]
+    years = document["dimension"]["tid"]["category"]["index"]
+    if year in years:
+        status = document.get("status", {})
+        print(f"   National statistics (JSON-stat 2.0 {document['class']}), networks per theme in {year}:")
+        for t, theme in enumerate(themes["index"]):
+            position = t * len(years) + years.index(year)  # tema x statistikkvariabel (1) x tid
+            mark = " (provisional)" if status.get(str(position)) == "p" else ""
+            print(f"     {document['value'][position]:>3}  {themes['label'][theme]}{mark}")
+    print(
+        f"   Fetch it, no token needed: {base}/statistics (a JSON-stat collection of every dataset), "
+        f"{base}/statistics/networks-per-theme (JSON-stat 2.0; ?format=csv or Accept: text/csv for CSV)"
+    )
