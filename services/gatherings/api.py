@@ -16,8 +16,9 @@ from urllib.parse import quote
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import Response
 
-from services.runtime.deps import Pool, Reader, Today, WriterCommand
+from services.runtime.deps import Pool, Reader, Today, Writer, WriterCommand
 from services.runtime.schemas import Accepted
+from services.runtime.unit_of_work import UnitOfWork
 
 from . import handlers
 from .schemas import (
@@ -289,8 +290,11 @@ async def municipality_gatherings(
     tags=["calendar"],
     responses={201: {"links": ISSUED_LINKS}},
 )
-async def issue_feed(body: FeedIn, request: Request, uow: WriterCommand) -> FeedIssued:
-    """Issue a calendar feed's secret address, for a network or a municipality."""
+async def issue_feed(body: FeedIn, request: Request, pool: Pool, clock: Today, who: Writer) -> FeedIssued:
+    """Issue a calendar feed's secret address, for a network or a municipality. Not idempotent
+    (no `Idempotency-Key`): a kept answer would keep the secret, of which only a hash is stored;
+    a retry issues another feed, and the one not used can be revoked."""
+    uow = UnitOfWork(pool, clock, who)
 
     def url(network_id: uuid.UUID | None, kommunenummer: str | None, secret: str) -> str:
         if network_id is not None:
