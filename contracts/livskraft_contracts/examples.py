@@ -22,11 +22,23 @@ from .gatherings import (
     ParticipantRegistered,
     RoleCategory,
 )
+from .indicators import IndicatorDefined, IndicatorDirection
 from .notify import (
     FailureReason,
     NotificationChannel,
     NotificationDelivered,
     NotificationFailed,
+)
+from .plan import (
+    GoalSet,
+    MeasureEvaluated,
+    MeasurePlanned,
+    MeasureStatus,
+    MeasureUpdated,
+    MeasureVerdict,
+    PlanDocument,
+    PlanReported,
+    StatusAssessed,
 )
 from .registry import (
     ClosureReason,
@@ -41,18 +53,6 @@ from .registry import (
     MunicipalityRegistered,
     NetworkClosed,
     NetworkCreated,
-)
-from .indicators import IndicatorDefined, IndicatorDirection
-from .plan import (
-    GoalSet,
-    MeasureEvaluated,
-    MeasurePlanned,
-    MeasureStatus,
-    MeasureUpdated,
-    MeasureVerdict,
-    PlanDocument,
-    PlanReported,
-    StatusAssessed,
 )
 from .reporting import IndicatorReported, IndicatorStatus, StatisticsPublished
 
@@ -191,9 +191,7 @@ def _examples() -> list[Event]:
             source="Riksantikvaren, Askeladden",
             minimum=0,
         ),
-        StatusAssessed(
-            **owner, assessment_id=example_id("assessment/1702/1"), assessed_on=date(2010, 3, 1)
-        ),
+        StatusAssessed(**owner, assessment_id=example_id("assessment/1702/1"), assessed_on=date(2010, 3, 1)),
         GoalSet(
             **owner,
             goal_id=GOAL,
