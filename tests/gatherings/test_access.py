@@ -12,7 +12,9 @@ from datetime import UTC, datetime, timedelta
 import jwt
 import pytest
 
-from services.runtime.auth import DEV_ALGORITHM, dev_signing_key
+from services.devtools.tokens import token_main
+from services.runtime.auth import DEV_ALGORITHM, DevKeyVerifier, dev_signing_key
+from services.runtime.settings import Settings
 from tests.gatherings.conftest import PLAN, World, bearer
 from tests.gatherings.test_registration_and_held import HELD
 
@@ -144,3 +146,22 @@ async def test_unknown_ids_are_404_problems(world: World):
         answer = await world.gatherings.request(method, path, json=body, headers=world.staff)
         assert answer.status_code == 404, (path, answer.text)
         assert answer.headers["content-type"] == "application/problem+json"
+
+
+def test_livskraft_token_issues_a_leader_for_its_networks(tmp_path, capsys):
+    settings = Settings(data_dir=tmp_path, jwt_jwks_url=None)
+    assert (
+        token_main(
+            ["--role", "leader", "--network", OTHER_NETWORK, "--network", str(uuid.UUID(int=1))], settings
+        )
+        == 0
+    )
+    token = capsys.readouterr().out.strip().splitlines()[-1]
+    verifier = DevKeyVerifier(tmp_path, settings.jwt_issuer, settings.jwt_audience)
+    leader = verifier.verify(token)
+    assert leader.role == "leader" and leader.networks == {uuid.UUID(OTHER_NETWORK), uuid.UUID(int=1)}
+    assert leader.can_plan_for(uuid.UUID(OTHER_NETWORK)) and not leader.can_plan_for(uuid.uuid4())
+    assert not leader.can_act_for("1702")  # a leader plans; it does not act for a municipality
+    assert token_main(["--role", "leader"], settings) == 2  # which networks?
+    assert token_main(["--role", "leader", "--network", "Natur"], settings) == 2
+    assert token_main(["--role", "staff", "--network", OTHER_NETWORK], settings) == 2
