@@ -29,6 +29,8 @@ MAX_ROWS = 10_000
 REQUIRED = ("indicator", "year", "status")
 OPTIONAL = ("value", "total", "comment", "supersedes_revision")
 MAX_COMMENT = 1000
+MAX_NUMBER = 1e15
+"""The largest magnitude a value or total may have, in a file as in a JSON body."""
 
 
 @dataclass(frozen=True)
@@ -175,7 +177,7 @@ def _number(text: str, decimal_comma: bool) -> float | None:
         number = float(text.replace(" ", "").replace("\u00a0", ""))
     except ValueError:
         return None
-    return number if number == number and abs(number) != float("inf") else None
+    return number if abs(number) <= MAX_NUMBER else None  # NaN compares false: refused too
 
 
 def _status(text: str) -> IndicatorStatus | None:

@@ -241,6 +241,8 @@ def test_every_bad_row_is_named_by_its_line_and_column() -> None:
         b",2008,1,final\n"
         b"nye-boliger-i-sentrum,2009,42,final\n"
         b"nye-boliger-i-sentrum,2007,1\n"
+        b"nye-boliger-i-sentrum,2006,nan,final\n"
+        b"nye-boliger-i-sentrum,2005,1e16,final\n"
     )
     assert [(p.field, p.message) for p in problems] == [
         ("rows[3].year", "'20x9' is not a year"),
@@ -249,6 +251,8 @@ def test_every_bad_row_is_named_by_its_line_and_column() -> None:
         ("rows[5].indicator", "is empty"),
         ("rows[6].indicator", "nye-boliger-i-sentrum for 2009 is on line 2 too"),
         ("rows[7].file", "has 3 cells; the header has 4"),
+        ("rows[8].value", "'nan' is not a number"),
+        ("rows[9].value", "'1e16' is not a number"),
     ]
 
 
