@@ -22,7 +22,7 @@ def _get(url: str) -> int:
 def test_dev_runs_every_service_the_demo_plays_the_scenario_and_ctrl_c_stops_all(tmp_path: Path):
     data_dir = tmp_path / ".livskraft"
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "KAFKA_BOOTSTRAP_SERVERS")}
-    ports = {name: free_port() for name in ("registry", "gatherings", "reporting", "notify")}
+    ports = {name: free_port() for name in ("registry", "gatherings", "reporting", "notify", "indicators")}
     port_args = [arg for name, port in ports.items() for arg in (f"--{name}-port", str(port))]
     dev = subprocess.Popen(
         [
