@@ -48,6 +48,9 @@ def clock_main(argv: list[str], data_dir: str = ".livskraft") -> int:
     """`livskraft clock 2010-09-01`: move every service `livskraft dev` runs to that day."""
     from services.devtools.tokens import issue_dev_token
 
+    if argv in (["-h"], ["--help"]):
+        print("usage: livskraft clock YYYY-MM-DD\n\nMove every service `livskraft dev` runs to that day.")
+        return 0
     if len(argv) != 1:
         print("usage: livskraft clock YYYY-MM-DD", file=sys.stderr)
         return 2
