@@ -78,6 +78,7 @@ def _serve(service: str, port: int | None) -> int:
 
     from services.catalog import app_factory
     from services.runtime import logs
+    from services.runtime.app import HTTP_DRAIN_S
     from services.runtime.settings import Settings
 
     settings = Settings(service=service)
@@ -85,7 +86,16 @@ def _serve(service: str, port: int | None) -> int:
         settings = settings.model_copy(update={"http_port": port or PORTS[service]})
     logs.configure(settings.log_level, service)
     app = app_factory(service)(settings)
-    uvicorn.run(app, host=settings.http_host, port=settings.http_port, log_config=None, access_log=False)
+    # SIGTERM: uvicorn stops accepting connections, gives the requests under way HTTP_DRAIN_S to
+    # finish, then the lifespan stops the consumer and the relay (services/runtime/app.py).
+    uvicorn.run(
+        app,
+        host=settings.http_host,
+        port=settings.http_port,
+        log_config=None,
+        access_log=False,
+        timeout_graceful_shutdown=int(HTTP_DRAIN_S),
+    )
     return 0
 
 

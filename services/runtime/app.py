@@ -78,7 +78,7 @@ def build_app(spec: ServiceSpec, settings: Settings) -> FastAPI:
         connection = {k: v for k, v in settings.kafka_options().items() if k != "bootstrap_servers"}
         producer = make_producer(settings.kafka_bootstrap_servers, **connection)
         await producer.start()
-        relay = OutboxRelay(
+        relay = _FinishingRelay(
             pool,
             settings.database_url,
             producer,
@@ -111,13 +111,7 @@ def build_app(spec: ServiceSpec, settings: Settings) -> FastAPI:
         try:
             yield
         finally:
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-            if broker:
-                await broker.stop()
-            await producer.stop()
-            await pool.close()
+            await _shut_down(spec.name, tasks, relay, broker, producer, pool)
 
     app = FastAPI(
         title=f"Livskraft {spec.name}",
@@ -141,6 +135,77 @@ def build_app(spec: ServiceSpec, settings: Settings) -> FastAPI:
     for router in spec.routers:
         app.include_router(router)
     return app
+
+
+# --- Shutdown ---------------------------------------------------------------------------------------
+#
+# On SIGTERM uvicorn stops accepting connections and lets the requests under way finish (at most
+# HTTP_DRAIN_S, `livskraft serve`), then runs the lifespan's shutdown, `_shut_down`: the consumer
+# stops fetching, lets the batch it is applying commit and commits its offsets (at most
+# consumer.GRACEFUL_SHUTDOWN_S), and leaves its group; at the same time the relay ends after the
+# batch it is publishing is acknowledged and marked published (at most RELAY_STOP_S, after which
+# the batch rolls back and is published again by the next relay); then the background tasks are
+# cancelled, the producer flushes and the pool closes. preStop (5 s) + 15 + 10 + closing stays
+# within the pods' terminationGracePeriodSeconds (40, deploy/). tests/e2e/test_shutdown.py.
+
+HTTP_DRAIN_S = 15.0
+RELAY_STOP_S = 10.0
+CLOSE_S = 5.0
+
+
+class _FinishingRelay(OutboxRelay):
+    """The outbox relay, whose batch under way outlives the cancellation of its loop: `finish`
+    waits for it, so that what was sent is also marked published (and not sent again)."""
+
+    _batch: asyncio.Task[int] | None = None
+
+    async def relay_once(self) -> int:
+        self._batch = asyncio.create_task(super().relay_once())
+        return await asyncio.shield(self._batch)
+
+    async def finish(self, loop: asyncio.Task[None], timeout_s: float) -> None:
+        loop.cancel()
+        await asyncio.gather(loop, return_exceptions=True)
+        batch = self._batch
+        if batch is None or batch.done():
+            return
+        try:
+            async with asyncio.timeout(timeout_s):
+                published = await batch
+            log.info("outbox relay: finished its last batch (%d events) before stopping", published)
+        except TimeoutError:  # the batch was cancelled and rolled back: published again later
+            log.warning("outbox relay: its last batch took over %s s; it is published again later", timeout_s)
+        except Exception as exc:  # rolled back too
+            log.warning("outbox relay: its last batch failed (%r); it is published again later", exc)
+
+
+async def _shut_down(
+    service: str,
+    tasks: list[asyncio.Task[None]],
+    relay: _FinishingRelay,
+    broker: Any,
+    producer: Any,
+    pool: asyncpg.Pool,
+) -> None:
+    started = time.monotonic()
+    relay_loop, others = tasks[0], tasks[1:]
+    for task in others:  # the consumer's watch, the background tasks: nothing of theirs is lost
+        task.cancel()
+
+    async def stop_consumer() -> None:
+        if broker is not None:
+            await broker.stop()  # waits for the batch being applied, commits, leaves the group
+
+    await asyncio.gather(
+        stop_consumer(), relay.finish(relay_loop, RELAY_STOP_S), *others, return_exceptions=True
+    )
+    await producer.stop()
+    try:
+        async with asyncio.timeout(CLOSE_S):
+            await pool.close()
+    except TimeoutError:
+        pool.terminate()
+    log.info("%s stopped in %.1f s", service, time.monotonic() - started)
 
 
 def _stopped(app: FastAPI, task: asyncio.Task[None]) -> None:
