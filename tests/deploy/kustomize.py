@@ -10,6 +10,8 @@ kustomization fails the build, so a new feature cannot slip past the comparison)
   their `target` selects (kind, name, group, version, labelSelector `k=v,...`) or, without one, the
   resource the patch names. Built-in kinds merge lists of containers, env, volumes, mounts and
   ports by their keys; custom resources take lists whole (JSON merge patch); `null` removes a key;
+- `configMapGenerator` with `files` and `options` `labels` and `disableNameSuffixHash: true` (the
+  name hash is not computed here);
 - `namespace`, and `images` (newName, newTag) on pod templates' containers.
 Transformers run as kustomize runs them: patches first, then the namespace, then images.
 """
@@ -23,7 +25,16 @@ from typing import Any
 import yaml
 
 Doc = dict[str, Any]
-KNOWN_FIELDS = {"apiVersion", "kind", "resources", "components", "patches", "namespace", "images"}
+KNOWN_FIELDS = {
+    "apiVersion",
+    "kind",
+    "resources",
+    "components",
+    "patches",
+    "namespace",
+    "images",
+    "configMapGenerator",
+}
 CLUSTER_SCOPED = {"Namespace", "CustomResourceDefinition", "ClusterRole", "ClusterRoleBinding"}
 BUILT_IN_GROUPS = {"", "apps", "batch", "policy", "networking.k8s.io", "autoscaling"}
 MERGE_KEYS = {
@@ -58,9 +69,26 @@ def _build(folder: Path, kind: str, docs: list[Doc]) -> list[Doc]:
             docs += _build(path, "Kustomization", [])
         else:
             docs += [d for d in yaml.safe_load_all(path.read_text()) if d]
+    for generator in k.get("configMapGenerator", []):
+        docs.append(_config_map(folder, generator))
     for component in k.get("components", []):
         docs = _build(folder / component, "Component", docs)
     return _transform(k, folder, docs)
+
+
+def _config_map(folder: Path, generator: Doc) -> Doc:
+    options = generator.get("options") or {}
+    assert set(generator) <= {"name", "files", "options"}, f"{folder}: {sorted(generator)}"
+    assert set(options) <= {"labels", "disableNameSuffixHash"}, f"{folder}: {sorted(options)}"
+    assert options.get("disableNameSuffixHash") is True, f"{folder}: name hashes are not computed here"
+    data = {}
+    for entry in generator["files"]:
+        key, _, path = entry.rpartition("=")
+        data[key or Path(path).name] = (folder / path).read_text()
+    metadata: Doc = {"name": generator["name"]}
+    if options.get("labels"):
+        metadata["labels"] = dict(options["labels"])
+    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": metadata, "data": data}
 
 
 def _transform(k: Doc, folder: Path, docs: list[Doc]) -> list[Doc]:
