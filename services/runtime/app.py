@@ -193,12 +193,19 @@ async def _shut_down(
         task.cancel()
 
     async def stop_consumer() -> None:
-        if broker is not None:
-            await broker.stop()  # waits for the batch being applied, commits, leaves the group
+        if broker is not None:  # waits for the batch being applied, commits, leaves the group
+            async with asyncio.timeout(RELAY_STOP_S):
+                await broker.stop()
 
-    await asyncio.gather(
-        stop_consumer(), relay.finish(relay_loop, RELAY_STOP_S), *others, return_exceptions=True
+    async def cancelled() -> None:
+        if others and (await asyncio.wait(others, timeout=CLOSE_S))[1]:
+            log.warning("%s: a task did not end when cancelled; stopping without it", service)
+
+    stopped = await asyncio.gather(
+        stop_consumer(), relay.finish(relay_loop, RELAY_STOP_S), cancelled(), return_exceptions=True
     )
+    for error in (e for e in stopped if isinstance(e, Exception)):
+        log.warning("%s: while stopping: %r", service, error)
     await producer.stop()
     try:
         async with asyncio.timeout(CLOSE_S):
