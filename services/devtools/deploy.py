@@ -553,7 +553,9 @@ def postgres_cluster(service: Service) -> dict[str, Any]:
     return {
         "apiVersion": "postgresql.cnpg.io/v1",
         "kind": "Cluster",
-        "metadata": _meta(f"{service.name}-db", _labels(service.name)),
+        # Not the service's own labels: its NetworkPolicy selects pods by those, and an operator
+        # configured to pass a Cluster's labels on to its instances would put them under it.
+        "metadata": _meta(f"{service.name}-db", _labels(f"{service.name}-db")),
         "spec": {
             "instances": 3,
             "imageName": "ghcr.io/cloudnative-pg/postgresql:16",
@@ -581,7 +583,7 @@ def scheduled_backup(service: Service) -> dict[str, Any]:
     return {
         "apiVersion": "postgresql.cnpg.io/v1",
         "kind": "ScheduledBackup",
-        "metadata": _meta(f"{service.name}-db-nightly", _labels(service.name)),
+        "metadata": _meta(f"{service.name}-db-nightly", _labels(f"{service.name}-db")),
         "spec": {
             "schedule": "0 30 1 * * *",  # 01:30 every night (seconds first)
             "cluster": {"name": f"{service.name}-db"},

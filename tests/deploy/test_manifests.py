@@ -456,3 +456,14 @@ def test_the_overlays_build_on_the_base() -> None:
     base = {(m.kind, m.name) for m in build("base")}
     for overlay in OVERLAYS:
         assert base <= {(m.kind, m.name) for m in build(overlay)}
+
+
+def test_no_network_policy_selects_what_is_not_its_service() -> None:
+    """A policy's selector matches its own service's pod labels and no other resource's labels (a
+    database Cluster's or a Service's labels may be passed on to pods by their operators)."""
+    for policy in of_kind("NetworkPolicy"):
+        selector = policy.spec["podSelector"]["matchLabels"]
+        for m in build("prod"):
+            labels = m.doc["metadata"].get("labels") or {}
+            if matches(selector, labels):
+                assert m.name == policy.name, f"{policy} would also select {m}"
