@@ -40,3 +40,13 @@ HTTP_REQUESTS = Counter(
 HTTP_SECONDS = Histogram(
     "livskraft_http_request_seconds", "HTTP request duration", ["service", "method", "route"]
 )
+HTTP_TRANSIENT_FAULTS = Counter(
+    "livskraft_http_transient_faults_total",
+    "Requests answered 503 for a fault of the moment (database, Kafka or another service out of reach)",
+    ["service", "route"],
+)
+HTTP_UNEXPECTED_ERRORS = Counter(
+    "livskraft_http_unexpected_errors_total",
+    "Requests answered 500: a bug, logged once",
+    ["service", "route"],
+)

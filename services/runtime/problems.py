@@ -1,4 +1,12 @@
-"""RFC 9457 problem details: every error answer of every API has this shape."""
+"""RFC 9457 problem details: every error answer of every API has this shape.
+
+What no handler answered is answered by `FaultBarrier`, once: a fault of the moment (the database
+restarting, a lost connection, a timeout, Kafka out of reach: `faults.is_transient`) as a 503 with
+`Retry-After`, logged once as a warning and counted in `livskraft_http_transient_faults_total`;
+anything else, a bug, as a 500, logged once with its traceback. The barrier sits inside Starlette's
+`ServerErrorMiddleware`, which would log the exception a second time through the server ("Exception
+in ASGI application") because it raises again after answering; nothing reaches it any more.
+"""
 
 from __future__ import annotations
 
@@ -10,8 +18,13 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from . import faults, metrics
 
 PROBLEM_JSON = "application/problem+json"
+RETRY_AFTER_S = 1
+"""What a 503 asks the client to wait, in seconds: a restarting database is back within about one."""
 log = logging.getLogger(__name__)
 
 
@@ -38,6 +51,7 @@ _DESCRIPTIONS = {
     404: "Not found",
     409: "Refused in the current state",
     422: "Invalid input; `errors` name the fields",
+    503: "A fault of the moment: retry after `Retry-After` seconds (with the same Idempotency-Key)",
 }
 RESPONSES: dict[int | str, dict[str, Any]] = {
     status: {
@@ -97,16 +111,82 @@ def field_error(field: str, message: str, status: int = 422) -> Problem:
     )
 
 
+def unavailable() -> Problem:
+    """The answer to a transient fault: 503, retry after a moment, safely with the same key."""
+    return Problem(
+        503,
+        "Service Unavailable",
+        "A fault of the moment (the database or the message broker did not answer); try again in a "
+        "moment. A command sent with an Idempotency-Key is safe to retry with the same key: if it "
+        "was done, the first answer is given again, and nothing is done twice.",
+        headers={"Retry-After": str(RETRY_AFTER_S)},
+    )
+
+
 def _response(problem: Problem, request: Request) -> JSONResponse:
+    headers = dict(problem.headers or {})
+    if problem.status == 503:
+        headers.setdefault("Retry-After", str(RETRY_AFTER_S))
     return JSONResponse(
         problem.body(request.url.path),
         status_code=problem.status,
         media_type=PROBLEM_JSON,
-        headers=problem.headers,
+        headers=headers or None,
     )
 
 
-def install(app: FastAPI) -> None:
+class FaultBarrier:
+    """Pure ASGI middleware: answers every exception that no handler answered, and logs it once.
+
+    Transient (`faults.is_transient`): 503 with `Retry-After`, a warning naming the fault (the
+    log line carries the request's trace id), `livskraft_http_transient_faults_total` counted.
+    Anything else: 500, logged once with its traceback, `livskraft_http_unexpected_errors_total`.
+    Nothing is raised on, so the server does not log it again. If the answer had already begun
+    when the exception came, it is only logged: the connection ends there."""
+
+    def __init__(self, app: ASGIApp, service: str) -> None:
+        self.app, self.service = app, service
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def sending(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, sending)
+        except Exception as exc:
+            request = Request(scope)
+            route = getattr(scope.get("route"), "path", None) or "unmatched"
+            if faults.is_transient(exc):
+                metrics.HTTP_TRANSIENT_FAULTS.labels(self.service, route).inc()
+                log.warning(
+                    "transient fault answering %s %s, answered 503: %s",
+                    request.method,
+                    request.url.path,
+                    faults.describe(exc),
+                )
+                problem = unavailable()
+            else:
+                metrics.HTTP_UNEXPECTED_ERRORS.labels(self.service, route).inc()
+                log.error("unexpected error answering %s %s", request.method, request.url.path, exc_info=exc)
+                problem = Problem(500, "Internal Server Error", "The error is logged")
+            if not started:
+                await _response(problem, request)(scope, receive, send)
+
+
+def install(app: FastAPI, service: str | None = None) -> None:
+    """The problem answers, and the `FaultBarrier` (install before other middleware, so that they
+    see its answers: it is then the innermost)."""
+    settings = getattr(app.state, "settings", None)
+    app.add_middleware(FaultBarrier, service=service or getattr(settings, "service", None) or app.title)
+
     @app.exception_handler(Replayed)
     async def _replayed(request: Request, exc: Replayed) -> Response:
         """A retried command: the first answer again (IETF httpapi Idempotency-Key draft)."""
@@ -137,7 +217,10 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        log.exception("unexpected error answering %s %s", request.method, request.url.path)
+        """Last resort, for an exception in a middleware outside the barrier (Starlette's
+        ServerErrorMiddleware calls this, then raises it on to the server)."""
+        if faults.is_transient(exc):
+            return _response(unavailable(), request)
         return _response(Problem(500, "Internal Server Error", "The error is logged"), request)
 
     @app.exception_handler(StarletteHTTPException)
