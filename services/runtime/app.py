@@ -122,7 +122,7 @@ def build_app(spec: ServiceSpec, settings: Settings) -> FastAPI:
     app.state.settings = settings
     app.state.clock = Clock(settings.today)
     app.state.verifier = verifier_from_settings(settings)
-    problems.install(app)
+    problems.install(app, spec.name)
     _install_http_metrics(app, spec.name)
     app.include_router(_probes())
     app.include_router(dev_clock.router)  # POST /dev/clock: development only
