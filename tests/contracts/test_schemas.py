@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 from typing import Any, Literal
 
+import jsonschema  # schemathesis depends on it
 import pytest
 from livskraft_contracts import ALL_EVENTS, EVENT_TYPES, MunicipalityRef
 from livskraft_contracts.examples import EXAMPLES
@@ -48,7 +49,6 @@ def test_one_schema_per_event_and_an_index() -> None:
 @pytest.mark.parametrize("model", ALL_EVENTS, ids=lambda m: m.__name__)
 def test_examples_validate_against_the_schema(model: type) -> None:
     """What a consumer without Python sees: the schema accepts our data and refuses extras."""
-    jsonschema = pytest.importorskip("jsonschema")
     validator = jsonschema.Draft202012Validator(
         event_schema(model), format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER
     )

