@@ -54,7 +54,7 @@ from livskraft_contracts import (
 from services.devtools.dev import with_database
 from services.devtools.embedded_kafka import MockKafkaCluster
 from services.devtools.embedded_postgres import EmbeddedPostgres
-from services.reporting.app import HANDLERS, SPEC
+from services.reporting.app import SPEC
 from services.reporting.rebuild import Rebuild
 from services.runtime import db
 from services.runtime.kafka import make_producer
@@ -191,10 +191,13 @@ def records(n: int) -> list[Record]:
 
 
 def partitions_needed(batch: list[Record]) -> dict[str, int]:
+    """As many partitions for every topic (as deployed: an aggregate's events then share a
+    partition number across topics), enough for the largest to stay under 3 MiB each."""
     size: Counter[str] = Counter()
     for topic, key, value, headers in batch:
         size[topic] += len(key) + len(value) + sum(len(k) + len(v) + 2 for k, v in headers) + 24
-    return {topic: max(3, math.ceil(size[topic] / PARTITION_BYTES)) for topic in SPEC.consumes.topics}
+    count = max(3, *(math.ceil(size[topic] / PARTITION_BYTES) for topic in SPEC.consumes.topics))
+    return dict.fromkeys(SPEC.consumes.topics, count)
 
 
 async def produce(bootstrap: str, batch: list[Record]) -> None:
@@ -235,8 +238,8 @@ async def raw_getmany(bootstrap: str, topics: dict[str, int], n: int) -> float:
         await consumer.stop()
 
 
-async def run_rebuild(bootstrap: str, server_url: str, n: int) -> tuple[float, Rebuild]:
-    name = f"bench_rebuild_{n}"
+async def run_rebuild(bootstrap: str, server_url: str, n: int, workers: int) -> tuple[float, Rebuild]:
+    name = f"bench_rebuild_{n}_{workers}"
     admin = await asyncpg.connect(server_url)
     await admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
     await admin.execute(f'CREATE DATABASE "{name}"')
@@ -246,7 +249,7 @@ async def run_rebuild(bootstrap: str, server_url: str, n: int) -> tuple[float, R
     await db.migrate(pool, SPEC.migrations)
     await pool.close()
     settings = Settings(service="reporting", database_url=url, kafka_bootstrap_servers=bootstrap)
-    job = Rebuild(settings, HANDLERS, say=lambda line: print(f"    {line}", flush=True), every_s=5.0)
+    job = Rebuild(settings, workers=workers, say=lambda line: print(f"    {line}", flush=True), every_s=5.0)
     started = time.perf_counter()
     await job.run()
     elapsed = time.perf_counter() - started
@@ -261,7 +264,7 @@ async def run_rebuild(bootstrap: str, server_url: str, n: int) -> tuple[float, R
     return n / elapsed, job
 
 
-async def one_size(n: int, postgres: EmbeddedPostgres) -> dict[str, Any]:
+async def one_size(n: int, postgres: EmbeddedPostgres, workers: list[int]) -> list[dict[str, Any]]:
     batch = records(n)
     topics = partitions_needed(batch)
     cluster = MockKafkaCluster(brokers=3)
@@ -275,32 +278,31 @@ async def one_size(n: int, postgres: EmbeddedPostgres) -> dict[str, Any]:
         print(f"  N={n:,}: produced in {produced:.1f} s to {sum(topics.values())} partitions", flush=True)
         raw = await raw_getmany(cluster.bootstrap_servers, topics, n)
         print(f"  raw aiokafka getmany: {raw:,.0f} records/s", flush=True)
-        rate, job = await run_rebuild(cluster.bootstrap_servers, postgres.url(), n)
-        print(f"  rebuild: {rate:,.0f} events/s", flush=True)
-        return {
-            "n": n,
-            "raw": raw,
-            "rebuild": rate,
-            "partitions": sum(topics.values()),
-            "applied": job.applied,
-        }
+        results = []
+        for w in workers:
+            rate, _ = await run_rebuild(cluster.bootstrap_servers, postgres.url(), n, w)
+            print(f"  rebuild, {w} process(es): {rate:,.0f} events/s", flush=True)
+            results.append(
+                {"n": n, "workers": w, "raw": raw, "rebuild": rate, "partitions": sum(topics.values())}
+            )
+        return results
     finally:
         cluster.close()
 
 
-async def main(sizes: list[int]) -> None:
+async def main(sizes: list[int], workers: list[int]) -> None:
     postgres = EmbeddedPostgres(Path(tempfile.mkdtemp()) / "pg", throwaway=True)
     try:
-        results = [await one_size(n, postgres) for n in sizes]
+        results = [r for n in sizes for r in await one_size(n, postgres, workers)]
     finally:
         postgres.close()
     print()
-    heading = ("events", "partitions", "raw getmany/s", "rebuild/s", "rebuild/raw", "s/1M")
-    print("{:>10} {:>10} {:>14} {:>10} {:>11} {:>7}".format(*heading))
+    heading = ("events", "partitions", "processes", "raw getmany/s", "rebuild/s", "rebuild/raw", "s/1M")
+    print("{:>10} {:>10} {:>9} {:>14} {:>10} {:>11} {:>7}".format(*heading))
     for r in results:
         print(
-            f"{r['n']:>10,} {r['partitions']:>10} {r['raw']:>14,.0f} {r['rebuild']:>10,.0f} "
-            f"{r['rebuild'] / r['raw']:>11.1%} {1_000_000 / r['rebuild']:>7.1f}"
+            f"{r['n']:>10,} {r['partitions']:>10} {r['workers']:>9} {r['raw']:>14,.0f} "
+            f"{r['rebuild']:>10,.0f} {r['rebuild'] / r['raw']:>11.1%} {1_000_000 / r['rebuild']:>7.1f}"
         )
 
 
@@ -309,4 +311,6 @@ if __name__ == "__main__":
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--events", type=int, nargs="+", default=[100_000, 1_000_000])
-    asyncio.run(main(parser.parse_args().events))
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="rebuild processes to try")
+    args = parser.parse_args()
+    asyncio.run(main(args.events, args.workers))

@@ -27,19 +27,22 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
+import importlib
 import json
 import logging
+import multiprocessing
+import queue
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import asyncpg
 import confluent_kafka
 from livskraft_contracts import CloudEvent, Event, UnreadableEvent, from_kafka
-from pydantic import TypeAdapter, ValidationError
+from pydantic import ValidationError
 
 from services.runtime import db
 from services.runtime.events import EventHandlers
@@ -108,28 +111,33 @@ class Reader:
         self.positions: dict[Partition, int] = {}
         """The next offset to read, per partition."""
 
-    def open(self) -> tuple[int, dict[Partition, int]]:
-        """Assign every partition from its beginning; return how many records there are now,
-        and the end offset of each partition."""
+    def offsets(self) -> dict[Partition, tuple[int, int]]:
+        """Every partition of the topics, with its first offset and its end (the next offset) now."""
         metadata = self._consumer.list_topics(timeout=30)
-        partitions: list[Partition] = []
+        partitions = []
         for topic in self._topics:
             found = metadata.topics.get(topic)
             if found is None or found.error is not None or not found.partitions:
                 raise RuntimeError(f"topic {topic} does not exist")
-            partitions += [(topic, p) for p in sorted(found.partitions)]
-        total, ends = 0, {}
-        for topic, p in partitions:
-            low, high = self._consumer.get_watermark_offsets(
-                confluent_kafka.TopicPartition(topic, p), timeout=30
-            )
-            self.positions[(topic, p)] = low
-            ends[(topic, p)] = high
-            total += high - low
-        self._consumer.assign(
-            [confluent_kafka.TopicPartition(t, p, confluent_kafka.OFFSET_BEGINNING) for t, p in partitions]
+            partitions += [confluent_kafka.TopicPartition(topic, p) for p in sorted(found.partitions)]
+        # ListOffsets for every partition at once: -2 asks for the earliest offset, -1 the latest.
+        lows = self._consumer.offsets_for_times(
+            [confluent_kafka.TopicPartition(tp.topic, tp.partition, -2) for tp in partitions], timeout=30
         )
-        return total, ends
+        highs = self._consumer.offsets_for_times(
+            [confluent_kafka.TopicPartition(tp.topic, tp.partition, -1) for tp in partitions], timeout=30
+        )
+        return {
+            (low.topic, low.partition): (int(low.offset), int(high.offset))
+            for low, high in zip(lows, highs, strict=True)
+        }
+
+    def assign(self, firsts: dict[Partition, int]) -> None:
+        """Read these partitions, each from its first offset."""
+        self.positions.update(firsts)
+        self._consumer.assign(
+            [confluent_kafka.TopicPartition(t, p, first) for (t, p), first in firsts.items()]
+        )
 
     def poll(self, max_records: int, timeout_s: float) -> list[Record]:
         records = []
@@ -171,115 +179,68 @@ def read(records: Sequence[Any], types: dict[str, type[Event]]) -> Batch:
     return batch
 
 
-_TIME = TypeAdapter(datetime)
-"""How CloudEvent reads its `time`."""
-_OPTIONAL = (("ce_subject", "subject"), ("ce_dataschema", "dataschema"), ("ce_traceparent", "traceparent"))
+_ENVELOPE = tuple((f"ce_{name}", name) for name in CloudEvent.model_fields if name != "data")
+"""The CloudEvent attributes a record's headers carry, as `from_kafka` takes them."""
 
 
 def _read_fast(record: Any, types: dict[str, type[Event]]) -> CloudEvent[Event] | None:
     """The event, when the record is exactly what the contract describes; None for anything else
     (`from_kafka` then decides, with the reason). Where this succeeds, `from_kafka` gives an equal
-    event: it checks the same attributes (here only in their plain forms: a sequence in canonical
-    decimal, no NUL in any header, no header named like the envelope's data) and parses `time`
-    as CloudEvent does, and the data validates without pruning any field."""
+    event: the envelope is built from the same attributes in the same way, and the data validates
+    straight from its JSON without a field to prune (pydantic parses and validates in one pass)."""
     try:
         headers = {k: v.decode() for k, v in record.headers}
     except UnicodeDecodeError:
         return None
-    get = headers.get
-    event_id, source, type_, sequence = get("ce_id"), get("ce_source"), get("ce_type"), get("ce_sequence")
-    partitionkey, at = get("ce_partitionkey"), get("ce_time")
-    if not (event_id and source and type_ and sequence and at) or partitionkey is None:
-        return None
-    if get("ce_specversion") != "1.0" or "ce_data" in headers or any("\x00" in v for v in headers.values()):
-        return None
-    if not (sequence.isascii() and sequence.isdigit() and sequence[0] != "0"):
-        return None
-    model = types.get(type_)
-    if model is None or record.value is None:
+    model = types.get(headers.get("ce_type", ""))
+    if (
+        model is None
+        or record.value is None
+        or headers.get("ce_specversion") != "1.0"
+        or "ce_data" in headers
+        or any("\x00" in v for v in headers.values())
+    ):
         return None
     try:
         data = model.model_validate_json(record.value)
-        fields: dict[str, Any] = {
-            "id": event_id,
-            "source": source,
-            "type": type_,
-            "specversion": "1.0",
-            "time": _TIME.validate_python(at),
-            "partitionkey": partitionkey,
-            "sequence": int(sequence),
-        }
+        return CloudEvent(**{name: headers[h] for h, name in _ENVELOPE if h in headers}, data=data)
     except (ValidationError, ValueError):
         return None
-    for header, name in _OPTIONAL:
-        value = get(header)
-        if value is not None:
-            fields[name] = value
-    return CloudEvent.model_construct(**fields, data=data)
 
 
-class Rebuild:
-    """One rebuild into `schema`; `run` does it all (see the module's docstring)."""
+Report = Callable[[int, int, int], None]
+"""(records read, events applied, dead letters) of one batch."""
+
+
+class Part:
+    """Reads some partitions and applies them into the rebuild's schema: one per process."""
 
     def __init__(
         self,
         settings: Settings,
         handlers: EventHandlers,
+        schema: str,
+        firsts: dict[Partition, int],
         *,
-        batch_size: int = 5000,
-        say: Callable[[str], None] = print,
-        every_s: float = 2.0,
+        batch_size: int,
+        report: Report,
     ) -> None:
-        if not settings.database_url or not settings.kafka_bootstrap_servers:
-            raise RuntimeError("DATABASE_URL and KAFKA_BOOTSTRAP_SERVERS must be set")
         self.settings = settings
         self.handlers = handlers
         self.types = {t.ce_type(): t for t in handlers.event_types}
+        self.schema = store.rebuild_schema(schema)
         self.consumer_name = settings.consumer_group
+        self.firsts = dict(firsts)
+        """The partitions this part reads, each from this offset."""
         self.batch_size = batch_size
-        self.say = say
-        self.every_s = every_s
-        self.schema = f"rebuild_{time.time_ns() // 1000}"
-        self.done = 0
-        self.applied = 0
-        self.dead = 0
-        self.total = 0
-        self.seconds = 0.0
+        self.report = report
         self._seen: set[str] = set()
         """The ids of the events applied: the rebuild's inbox, kept here too so that each batch's
-        inbox rows go in by COPY (no one else writes the rebuild's inbox)."""
+        inbox rows go in by COPY. An event's duplicates share its partition, so its part."""
+        self._reader = Reader(settings, handlers.topics, f"{self.consumer_name}.rebuild")
         self._writer: asyncpg.Connection | None = None
-        self._started = 0.0
-        self._said = 0.0
 
-    # -- the whole rebuild -------------------------------------------------------------------------
-
-    async def run(self) -> None:
-        url = self.settings.database_url
-        assert url is not None
-        pool = await db.create_pool(url, min_size=1, max_size=2)
-        try:
-            await db.migrate(pool, Path(__file__).parent / "migrations")
-        finally:
-            await pool.close()
-        admin = await asyncpg.connect(url)
-        try:
-            if not await admin.fetchval("SELECT pg_try_advisory_lock($1)", store.REBUILD_LOCK):
-                raise RuntimeError("another rebuild of this database is running")
-            for leftover in await store.leftover_rebuild_schemas(admin):
-                self.say(f"Dropping {leftover}, left by a rebuild that did not finish.")
-                await store.drop_schema(admin, leftover)
-            later_indexes = await store.create_rebuild_schema(admin, self.schema)
-            try:
-                await self._rebuild(admin, later_indexes)
-            except BaseException:
-                with contextlib.suppress(Exception):
-                    await asyncio.shield(store.drop_schema(admin, self.schema))
-                raise
-        finally:
-            await admin.close()
-
-    async def _rebuild(self, admin: asyncpg.Connection, later_indexes: list[str]) -> None:
+    async def open(self) -> None:
         # Not waiting for each batch's commit to reach the disk: a crash loses the rebuild, never
         # the live tables, and the swap commits on another connection, durably.
         self._writer = await asyncpg.connect(
@@ -290,65 +251,50 @@ class Rebuild:
             await self._writer.set_type_codec(
                 name, encoder=json.dumps, decoder=json.loads, schema="pg_catalog"
             )
-        reader = Reader(self.settings, self.handlers.topics, f"{self.consumer_name}.rebuild")
-        try:
-            self._started = time.monotonic()
-            self.total, ends = await asyncio.to_thread(reader.open)
-            self.say(
-                f"Rebuilding the reporting projection into {self.schema} from {len(ends)} partitions "
-                f"of {len(self.handlers.topics)} topics: {self.total:,} records."
-            )
-            await self._read_until(reader, ends)
-            for statement in later_indexes:
-                await self._writer.execute(statement)
-            async with admin.transaction():
-                await store.lock_live_inbox(admin)
-                live = await store.live_positions(admin, self.consumer_name)
-                await self._read_until(reader, {tp: offset + 1 for tp, offset in live.items()})
-                await store.swap_in(admin, self.schema, self.consumer_name)
-            self.seconds = time.monotonic() - self._started
-            self.say(
-                f"Done: {self.done:,} records in {self.seconds:.1f} s "
-                f"({self.done / max(self.seconds, 1e-9):,.0f}/s), "
-                f"{self.applied:,} events applied, {self.dead:,} dead letters; the rebuilt tables are live."
-            )
-        finally:
-            await asyncio.to_thread(reader.close)
+        await asyncio.to_thread(self._reader.assign, self.firsts)
+
+    async def close(self) -> None:
+        await asyncio.to_thread(self._reader.close)
+        if self._writer is not None:
             await self._writer.close()
 
-    # -- reading and applying, two at a time -------------------------------------------------------
-
-    async def _read_until(self, reader: Reader, targets: dict[Partition, int]) -> None:
-        """Apply every record before `targets` (the next offset, per partition). Reading and
-        decoding the next batch overlaps with the database applying this one."""
+    async def read_until(self, targets: dict[Partition, int]) -> None:
+        """Apply every record before `targets` (the next offset, per partition). A thread reads
+        and decodes the next batch while the database applies this one."""
+        targets = {tp: offset for tp, offset in targets.items() if tp in self._reader.positions}
         batches: asyncio.Queue[Batch | None] = asyncio.Queue(maxsize=2)
 
+        def poll_and_read() -> Batch:
+            return read(self._reader.poll(self.batch_size, 0.02), self.types)
+
         async def fetch() -> None:
-            while not reader.reached(targets):
-                records = await asyncio.to_thread(reader.poll, self.batch_size, 0.2)
-                if records:
-                    await batches.put(read(records, self.types))
+            while not self._reader.reached(targets):
+                batch = await asyncio.to_thread(poll_and_read)
+                if batch.events or batch.dead:
+                    await batches.put(batch)
             await batches.put(None)
 
         fetching = asyncio.create_task(fetch())
         try:
             while (batch := await batches.get()) is not None:
-                await self._apply(batch)
-                self.done += len(batch.events) + len(batch.dead)
-                self._progress()
+                applied, dead = await self._apply(batch)
+                self.report(len(batch.events) + len(batch.dead), applied, dead)
             await fetching
         finally:
             fetching.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await fetching
 
-    async def _apply(self, batch: Batch) -> None:
+    async def _apply(self, batch: Batch) -> tuple[int, int]:
         fresh: list[tuple[Any, CloudEvent[Event]]] = []
         ids: set[str] = set()
         for record, event in batch.events:
             if event.id not in self._seen and event.id not in ids:  # a duplicate is applied once
                 ids.add(event.id)
                 fresh.append((record, event))
+        # One run per type, so one statement per table: the handlers give the same rows in any
+        # order across types (the latest sequence wins), and the sort keeps each type's order.
+        fresh.sort(key=lambda pair: pair[1].type)
         try:
             applied, dead = await self._apply_once(fresh, batch.dead, savepoints=False)
         except TRANSIENT:
@@ -357,8 +303,7 @@ class Rebuild:
             log.info("rebuild: a handler failed; applying that batch one by one")
             applied, dead = await self._apply_once(fresh, batch.dead, savepoints=True)
         self._seen.update(event.id for _, event in applied)
-        self.applied += len(applied)
-        self.dead += len(dead)
+        return len(applied), len(dead)
 
     async def _apply_once(
         self, fresh: list[tuple[Any, CloudEvent[Event]]], unreadable: list[DeadLetter], *, savepoints: bool
@@ -404,7 +349,137 @@ class Rebuild:
                 )
         return applied, dead
 
-    def _progress(self) -> None:
+
+class Rebuild:
+    """One rebuild into a schema of its own; `run` does it all (see the module's docstring).
+
+    `workers` > 1 spreads the partitions over as many processes, by partition number: topics with
+    as many partitions each (as deployed) put all of an aggregate's events in one process, so
+    the processes never write the same rows."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        handlers: str = "services.reporting.app:HANDLERS",
+        *,
+        batch_size: int = 5000,
+        workers: int = 1,
+        say: Callable[[str], None] = print,
+        every_s: float = 2.0,
+    ) -> None:
+        if not settings.database_url or not settings.kafka_bootstrap_servers:
+            raise RuntimeError("DATABASE_URL and KAFKA_BOOTSTRAP_SERVERS must be set")
+        self.settings = settings
+        self.handlers_name = handlers
+        self.handlers = _handlers(handlers)
+        self.consumer_name = settings.consumer_group
+        self.batch_size = batch_size
+        self.workers = max(1, workers)
+        self.say = say
+        self.every_s = every_s
+        self.schema = f"rebuild_{time.time_ns() // 1000}"
+        self.done = 0
+        self.applied = 0
+        self.dead = 0
+        self.total = 0
+        self.seconds = 0.0
+        self._started = 0.0
+        self._said = 0.0
+
+    async def run(self) -> None:
+        # A rebuild makes millions of short-lived objects and keeps few: the collector's full
+        # passes over everything the process holds would cost more than the decoding itself.
+        # The objects alive now are set aside (freeze) and young ones are collected less often.
+        with _few_collections():
+            await self._run()
+
+    async def _run(self) -> None:
+        url = self.settings.database_url
+        assert url is not None
+        pool = await db.create_pool(url, min_size=1, max_size=2)
+        try:
+            await db.migrate(pool, Path(__file__).parent / "migrations")
+        finally:
+            await pool.close()
+        admin = await asyncpg.connect(url)
+        try:
+            if not await admin.fetchval("SELECT pg_try_advisory_lock($1)", store.REBUILD_LOCK):
+                raise RuntimeError("another rebuild of this database is running")
+            for leftover in await store.leftover_rebuild_schemas(admin):
+                self.say(f"Dropping {leftover}, left by a rebuild that did not finish.")
+                await store.drop_schema(admin, leftover)
+            later_indexes = await store.create_rebuild_schema(admin, self.schema)
+            try:
+                await self._rebuild(admin, later_indexes)
+            except BaseException:
+                with contextlib.suppress(Exception):
+                    await asyncio.shield(store.drop_schema(admin, self.schema))
+                raise
+        finally:
+            await admin.close()
+
+    async def _rebuild(self, admin: asyncpg.Connection, later_indexes: list[str]) -> None:
+        self._started = time.monotonic()
+        lister = Reader(self.settings, self.handlers.topics, f"{self.consumer_name}.rebuild")
+        try:
+            offsets = await asyncio.to_thread(lister.offsets)
+        finally:
+            await asyncio.to_thread(lister.close)
+        ends = {tp: high for tp, (_, high) in offsets.items()}
+        self.total = sum(high - low for low, high in offsets.values())
+        shares: list[dict[Partition, int]] = [{} for _ in range(self.workers)]
+        for (topic, p), (low, _) in offsets.items():
+            shares[p % self.workers][(topic, p)] = low
+        shares = [share for share in shares if share]
+        self.say(
+            f"Rebuilding the reporting projection into {self.schema} from {len(ends)} partitions "
+            f"of {len(self.handlers.topics)} topics: {self.total:,} records"
+            + (f", in {len(shares)} processes." if len(shares) > 1 else ".")
+        )
+        async with self._parts(shares) as parts:
+            await parts.read_until(ends)
+            for statement in later_indexes:
+                await admin.execute(statement)
+            async with admin.transaction():
+                await store.lock_live_inbox(admin)
+                live = await store.live_positions(admin, self.consumer_name)
+                await parts.read_until({tp: offset + 1 for tp, offset in live.items()})
+                await store.swap_in(admin, self.schema, self.consumer_name)
+        self.seconds = time.monotonic() - self._started
+        self.say(
+            f"Done: {self.done:,} records in {self.seconds:.1f} s "
+            f"({self.done / max(self.seconds, 1e-9):,.0f}/s), "
+            f"{self.applied:,} events applied, {self.dead:,} dead letters; the rebuilt tables are live."
+        )
+
+    @contextlib.asynccontextmanager
+    async def _parts(self, shares: list[dict[Partition, int]]) -> AsyncIterator[_Parts]:
+        if len(shares) == 1:
+            part = Part(
+                self.settings,
+                self.handlers,
+                self.schema,
+                shares[0],
+                batch_size=self.batch_size,
+                report=self._count,
+            )
+            await part.open()
+            try:
+                yield _InProcess(part)
+            finally:
+                await part.close()
+            return
+        processes = _Processes(self, shares)
+        try:
+            await processes.start()
+            yield processes
+        finally:
+            await processes.stop()
+
+    def _count(self, records: int, applied: int, dead: int) -> None:
+        self.done += records
+        self.applied += applied
+        self.dead += dead
         now = time.monotonic()
         if now - self._said < self.every_s:
             return
@@ -416,29 +491,165 @@ class Rebuild:
         self.say(f"  {self.done:,} / {self.total:,} records, {rate:,.0f}/s, {eta}")
 
 
+class _Parts:
+    async def read_until(self, targets: dict[Partition, int]) -> None:
+        raise NotImplementedError
+
+
+class _InProcess(_Parts):
+    def __init__(self, part: Part) -> None:
+        self.part = part
+
+    async def read_until(self, targets: dict[Partition, int]) -> None:
+        await self.part.read_until(targets)
+
+
+class _Processes(_Parts):
+    """Parts in processes of their own (spawned), told what to read by a queue each, and
+    reporting on a shared queue: ("batch", records, applied, dead), ("ready",) or ("failed", why)."""
+
+    def __init__(self, rebuild: Rebuild, shares: list[dict[Partition, int]]) -> None:
+        self.rebuild = rebuild
+        self.shares = shares
+        context = multiprocessing.get_context("spawn")
+        self.reports: Any = context.Queue()
+        self.commands: list[Any] = [context.Queue() for _ in shares]
+        self.processes = [
+            context.Process(
+                target=_part_process,
+                args=(
+                    rebuild.settings,
+                    rebuild.handlers_name,
+                    rebuild.schema,
+                    share,
+                    rebuild.batch_size,
+                    commands,
+                    self.reports,
+                ),
+                name=f"rebuild-part-{n}",
+                daemon=True,
+            )
+            for n, (share, commands) in enumerate(zip(shares, self.commands, strict=True))
+        ]
+
+    async def start(self) -> None:
+        for process in self.processes:
+            process.start()
+        await self._until_ready()  # each has connected and assigned its partitions
+
+    async def read_until(self, targets: dict[Partition, int]) -> None:
+        for commands in self.commands:
+            commands.put(targets)
+        await self._until_ready()
+
+    async def _until_ready(self) -> None:
+        waiting = len(self.processes)
+        while waiting:
+            report = await asyncio.to_thread(self._next_report)
+            if report[0] == "batch":
+                self.rebuild._count(*report[1:])
+            elif report[0] == "ready":
+                waiting -= 1
+            else:
+                raise RuntimeError(f"a rebuild process failed: {report[1]}")
+
+    def _next_report(self) -> tuple[Any, ...]:
+        while True:
+            try:
+                report: tuple[Any, ...] = self.reports.get(timeout=1)
+                return report
+            except queue.Empty:
+                dead = [p for p in self.processes if not p.is_alive()]
+                if dead:
+                    return ("failed", f"{dead[0].name} exited with {dead[0].exitcode}")
+
+    async def stop(self) -> None:
+        for commands in self.commands:
+            commands.put(None)
+        for process in self.processes:
+            await asyncio.to_thread(process.join, 30)
+            if process.is_alive():
+                process.kill()
+
+
+def _part_process(
+    settings: Settings,
+    handlers: str,
+    schema: str,
+    share: dict[Partition, int],
+    batch_size: int,
+    commands: Any,
+    reports: Any,
+) -> None:
+    """A rebuild process: open, then read up to each target it is given until told to stop."""
+
+    async def serve() -> None:
+        part = Part(
+            settings,
+            _handlers(handlers),
+            schema,
+            share,
+            batch_size=batch_size,
+            report=lambda records, applied, dead: reports.put(("batch", records, applied, dead)),
+        )
+        await part.open()
+        try:
+            reports.put(("ready",))
+            while (targets := await asyncio.to_thread(commands.get)) is not None:
+                await part.read_until(targets)
+                reports.put(("ready",))
+        finally:
+            await part.close()
+
+    try:
+        with _few_collections():
+            asyncio.run(serve())
+    except BaseException as exc:
+        reports.put(("failed", repr(exc)))
+        raise
+
+
+@contextlib.contextmanager
+def _few_collections() -> Iterator[None]:
+    threshold = gc.get_threshold()
+    gc.freeze()
+    gc.set_threshold(100_000, 50, 1000)
+    try:
+        yield
+    finally:
+        gc.set_threshold(*threshold)
+        gc.unfreeze()
+
+
+def _handlers(name: str) -> EventHandlers:
+    """`module:attribute`, e.g. services.reporting.app:HANDLERS (a process imports it itself)."""
+    module, _, attribute = name.partition(":")
+    found = getattr(importlib.import_module(module), attribute)
+    if not isinstance(found, EventHandlers):
+        raise TypeError(f"{name} is not an EventHandlers table")
+    return found
+
+
 def _key_text(key: bytes | None) -> str | None:
     return key.decode(errors="replace").replace("\x00", "\ufffd") if key is not None else None
 
 
 async def rebuild(
     settings: Settings,
-    handlers: EventHandlers | None = None,
+    handlers: str = "services.reporting.app:HANDLERS",
     *,
     batch_size: int = 5000,
+    workers: int = 1,
     say: Callable[[str], None] = print,
     every_s: float = 2.0,
 ) -> Rebuild:
     """Rebuild the projection of the database and broker in `settings`; return what was done."""
-    if handlers is None:
-        from .app import HANDLERS
-
-        handlers = HANDLERS
-    job = Rebuild(settings, handlers, batch_size=batch_size, say=say, every_s=every_s)
+    job = Rebuild(settings, handlers, batch_size=batch_size, workers=workers, say=say, every_s=every_s)
     await job.run()
     return job
 
 
-def main(data_dir: str, batch_size: int) -> int:
+def main(data_dir: str, batch_size: int, workers: int = 1) -> int:
     """`livskraft reporting rebuild`: with DATABASE_URL and KAFKA_BOOTSTRAP_SERVERS, or, in
     development, the database and broker a running `livskraft dev` wrote to its dev.json."""
     settings = Settings(service="reporting")
@@ -458,5 +669,5 @@ def main(data_dir: str, batch_size: int) -> int:
                 or info["kafka_bootstrap_servers"],
             }
         )
-    asyncio.run(rebuild(settings, batch_size=batch_size))
+    asyncio.run(rebuild(settings, batch_size=batch_size, workers=workers))
     return 0

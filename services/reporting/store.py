@@ -41,6 +41,13 @@ async def _bulk(conn: asyncpg.Connection, sql: str, rows: Sequence[Row]) -> None
         await conn.execute(sql, *(list(column) for column in zip(*rows, strict=True)))
 
 
+async def _copy(conn: asyncpg.Connection, table: str, columns: Sequence[str], rows: Sequence[Row]) -> None:
+    """Rows that are only ever added, by COPY (binary): the cheapest way in. A row already there
+    is an error of the event (two events with one aggregate's sequence number), not a no-op."""
+    if rows:
+        await conn.copy_records_to_table(table, columns=list(columns), records=rows)
+
+
 # -- Networks, members, decisions, contacts -------------------------------------------------------------
 
 
@@ -105,13 +112,10 @@ async def member_states(conn: asyncpg.Connection, rows: Sequence[Row]) -> None:
 
 async def enrolment_history(conn: asyncpg.Connection, rows: Sequence[Row]) -> None:
     """(network_id, sequence, kommunenummer, valid_on, status, late_override, at)"""
-    await _bulk(
+    await _copy(
         conn,
-        """INSERT INTO enrolment_history (network_id, sequence, kommunenummer, valid_on, status,
-                                          late_override, at)
-           SELECT * FROM unnest($1::uuid[], $2::bigint[], $3::text[], $4::date[], $5::text[],
-                                $6::boolean[], $7::timestamptz[])
-           ON CONFLICT (network_id, sequence) DO NOTHING""",
+        "enrolment_history",
+        ("network_id", "sequence", "kommunenummer", "valid_on", "status", "late_override", "at"),
         rows,
     )
 
@@ -120,25 +124,33 @@ async def decisions(conn: asyncpg.Connection, rows: Sequence[Row]) -> None:
     """(decision_id, network_id, kommunenummer, valid_on, body, case_number, decision_date, final,
     event_id, meeting_date, sequence, recorded_at). A decision id recorded twice is an error of
     the event, not of the moment: it fails (and the consumer dead-letters that event alone)."""
-    await _bulk(
+    await _copy(
         conn,
-        """INSERT INTO decisions (decision_id, network_id, kommunenummer, valid_on, body, case_number,
-                                  decision_date, final, event_id, meeting_date, sequence, recorded_at)
-           SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::date[], $5::text[], $6::text[],
-                                $7::date[], $8::boolean[], $9::text[], $10::date[], $11::bigint[],
-                                $12::timestamptz[])""",
+        "decisions",
+        (
+            "decision_id",
+            "network_id",
+            "kommunenummer",
+            "valid_on",
+            "body",
+            "case_number",
+            "decision_date",
+            "final",
+            "event_id",
+            "meeting_date",
+            "sequence",
+            "recorded_at",
+        ),
         rows,
     )
 
 
 async def contact_assignments(conn: asyncpg.Connection, rows: Sequence[Row]) -> None:
     """(network_id, sequence, kommunenummer, valid_on, role, assigned_at)"""
-    await _bulk(
+    await _copy(
         conn,
-        """INSERT INTO contact_assignments (network_id, sequence, kommunenummer, valid_on, role, assigned_at)
-           SELECT * FROM unnest($1::uuid[], $2::bigint[], $3::text[], $4::date[], $5::text[],
-                                $6::timestamptz[])
-           ON CONFLICT (network_id, sequence) DO NOTHING""",
+        "contact_assignments",
+        ("network_id", "sequence", "kommunenummer", "valid_on", "role", "assigned_at"),
         rows,
     )
 
@@ -247,29 +259,23 @@ async def replace_attendance(
     await conn.execute(
         "DELETE FROM cases_presented WHERE gathering_id = ANY($1::uuid[])", list(gathering_ids)
     )
-    await _bulk(
+    await _copy(
         conn,
-        """INSERT INTO attendance (gathering_id, kommunenummer, valid_on, role_category, count)
-           SELECT * FROM unnest($1::uuid[], $2::text[], $3::date[], $4::text[], $5::int[])""",
+        "attendance",
+        ("gathering_id", "kommunenummer", "valid_on", "role_category", "count"),
         attendance,
     )
-    await _bulk(
-        conn,
-        """INSERT INTO cases_presented (gathering_id, position, kommunenummer, valid_on, title)
-           SELECT * FROM unnest($1::uuid[], $2::int[], $3::text[], $4::date[], $5::text[])""",
-        cases,
+    await _copy(
+        conn, "cases_presented", ("gathering_id", "position", "kommunenummer", "valid_on", "title"), cases
     )
 
 
 async def participants(conn: asyncpg.Connection, rows: Sequence[Row]) -> None:
     """(gathering_id, sequence, kommunenummer, valid_on, role_category, registered_at)"""
-    await _bulk(
+    await _copy(
         conn,
-        """INSERT INTO participants (gathering_id, sequence, kommunenummer, valid_on, role_category,
-                                     registered_at)
-           SELECT * FROM unnest($1::uuid[], $2::bigint[], $3::text[], $4::date[], $5::text[],
-                                $6::timestamptz[])
-           ON CONFLICT (gathering_id, sequence) DO NOTHING""",
+        "participants",
+        ("gathering_id", "sequence", "kommunenummer", "valid_on", "role_category", "registered_at"),
         rows,
     )
 
@@ -485,7 +491,7 @@ _CONSUMER_TABLES = ("inbox", "dead_letters")
 """The consumer's own tables: cloned so that the rebuild de-duplicates as the consumer does."""
 
 
-def _schema(name: str) -> str:
+def rebuild_schema(name: str) -> str:
     if not REBUILD_SCHEMA.fullmatch(name):
         raise ValueError(f"not a rebuild schema: {name!r}")
     return name
@@ -499,7 +505,7 @@ async def leftover_rebuild_schemas(conn: asyncpg.Connection) -> list[str]:
 
 
 async def drop_schema(conn: asyncpg.Connection, schema: str) -> None:
-    await conn.execute(f"DROP SCHEMA IF EXISTS {_schema(schema)} CASCADE")
+    await conn.execute(f"DROP SCHEMA IF EXISTS {rebuild_schema(schema)} CASCADE")
 
 
 async def create_rebuild_schema(conn: asyncpg.Connection, schema: str) -> list[str]:
@@ -507,7 +513,7 @@ async def create_rebuild_schema(conn: asyncpg.Connection, schema: str) -> list[s
     checks, primary keys and unique constraints by the same names. Returns the statements that
     create the other indexes, to run once the tables are full (building an index once is cheaper
     than keeping it up to date row by row)."""
-    schema = _schema(schema)
+    schema = rebuild_schema(schema)
     later: list[str] = []
     async with conn.transaction():
         await conn.execute(f"CREATE SCHEMA {schema}")
@@ -562,7 +568,7 @@ async def lock_live_inbox(conn: asyncpg.Connection) -> None:
 async def swap_in(conn: asyncpg.Connection, schema: str, consumer: str) -> None:
     """In the caller's transaction: the rebuilt tables replace the live ones, under the same
     names, with the rebuild's inbox; dead letters met on the way are added to the live ones."""
-    schema = _schema(schema)
+    schema = rebuild_schema(schema)
     await conn.execute(
         f"INSERT INTO {schema}.inbox SELECT * FROM public.inbox WHERE consumer <> $1", consumer
     )

@@ -196,6 +196,10 @@ async def test_events_that_arrive_during_a_rebuild_are_neither_lost_nor_applied_
 
     await rebuild.rebuild(settings, say=lambda _: None)  # a quiet one: the reference
     assert await snapshot(settings.database_url, settings.consumer_group) == first
+    said: list[str] = []
+    await rebuild.rebuild(settings, workers=2, say=said.append)  # partitions shared by two processes
+    assert said[0].endswith(", in 2 processes.")
+    assert await snapshot(settings.database_url, settings.consumer_group) == first
 
 
 async def test_one_rebuild_at_a_time_and_leftovers_are_cleared(start_service):
