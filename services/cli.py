@@ -4,6 +4,7 @@ livskraft dev [--today 2010-01-20]   every service on the embedded defaults
 livskraft serve registry             one service (DATABASE_URL and KAFKA_BOOTSTRAP_SERVERS set)
 livskraft demo                       the seed's scenario against a running `livskraft dev`
 livskraft token --role staff         a development bearer token (on the last line)
+livskraft clock 2010-09-01           move every running service's calendar forward (development)
 livskraft reporting rebuild          reporting's projection made again from the topics, from offset zero
 livskraft deploy render [--check]    deploy/k8s's generated manifests, from the services' declarations
 """
@@ -23,6 +24,10 @@ def main(argv: list[str] | None = None) -> int:
         from services.devtools.deploy import main as render_main
 
         return render_main(argv[2:])
+    if argv[:1] == ["clock"]:  # argparse of its own (services/devtools/clock.py)
+        from services.devtools.clock import clock_main
+
+        return clock_main(argv[1:])
     if argv[:1] == ["token"]:  # argparse of its own, shared with the auth module's tests
         from services.devtools.tokens import token_main
 
@@ -52,6 +57,7 @@ def main(argv: list[str] | None = None) -> int:
         "rebuild", help="make the projection again from the topics, from offset zero, and swap it in"
     )
     rebuild.add_argument("--batch-size", type=int, default=5000)
+    rebuild.add_argument("--workers", type=int, default=1, help="processes, each reading some partitions")
     rebuild.add_argument("--data-dir", default=".livskraft", help="where `livskraft dev` wrote dev.json")
     args = parser.parse_args(argv)
 
@@ -69,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "reporting":
         from services.reporting.rebuild import main as rebuild_main
 
-        return rebuild_main(args.data_dir, args.batch_size)
+        return rebuild_main(args.data_dir, args.batch_size, args.workers)
     return 2
 
 
