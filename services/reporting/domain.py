@@ -652,6 +652,9 @@ def period_options(
     today: date, period_start: date, period_end: date, harmonised_to: int | None, *, geo: bool
 ) -> Options:
     """A publication covers the years its period touches."""
+    for name, day in (("period_start", period_start), ("period_end", period_end)):
+        if not FIRST_YEAR <= day.year <= LAST_YEAR:
+            raise Refused(name, f"must be in a year from {FIRST_YEAR} to {LAST_YEAR}")
     if period_end < period_start:
         raise Refused("period_end", "is before period_start")
     return options(today, period_start.year, period_end.year, harmonised_to, geo=geo)

@@ -2,25 +2,30 @@
 
 1. Under an advisory lock (one rebuild at a time), create a schema `rebuild_<n>` with empty
    copies of the projection's tables (store.PROJECTION_TABLES) and of the consumer's inbox and
-   dead letters: same columns, keys and constraint names.
-2. Read every partition of every consumed topic from its beginning, with a consumer of its own
-   (assigned partitions, no group, nothing committed), in batches of thousands. Each batch is
-   applied as the live consumer applies one (services/runtime/inbox.py): event ids into the
-   inbox, new events to the handlers, a handler failure retried event by event in savepoints and
-   the failing event noted as a dead letter, unreadable records noted too. The writes go to the
-   rebuild's schema (first on the connection's search_path), so the live tables, and the queries
-   on them, are untouched meanwhile. Dead letters are not sent to the topic again: the live
-   consumer sent them when it met them.
-3. At the end offsets taken at the start, lock the live inbox: the live consumer waits at its next
-   batch. Read on until every event the live consumer applied is in the rebuild too (by the
-   offsets its inbox rows carry); then, in that one transaction, the rebuilt tables and inbox take
-   the live ones' places under the same names. The live consumer goes on from its own committed
-   offsets; the swapped inbox makes whatever the rebuild read ahead of it a duplicate.
+   dead letters: the same columns, keys and constraint names.
+2. Read every partition of every consumed topic from its first offset to its end as it was at the
+   start, with librdkafka's consumer (partitions assigned: no group joined, nothing committed), in
+   batches of thousands. Each batch is applied as the live consumer applies one
+   (services/runtime/inbox.py), in one transaction: new events (by id) to the handlers, into the
+   inbox; a batch whose handler fails is applied again event by event in savepoints, the failing
+   event noted as a dead letter; unreadable records noted too. The writes go to the rebuild's
+   schema (first on the connection's search_path), so the live tables, and the queries on them,
+   are untouched meanwhile. Dead letters are not sent to the topic again: the live consumer sent
+   them when it met them. Progress is said every few seconds: records done, rate, time left.
+3. Lock the live inbox: the live consumer waits at its next batch. Read on until every event the
+   live consumer applied is in the rebuild too (by the offsets its inbox rows carry); then, in
+   that one transaction, the rebuilt tables and inbox take the live ones' places under the same
+   names. The live consumer goes on from its own committed offsets; the swapped inbox makes
+   whatever the rebuild read ahead of it a duplicate.
 
-Reading is fast because a record is decoded straight from its bytes (`read`): pydantic validates
-the JSON value against the event's model in one step, and only what that refuses goes the long
-way (`from_kafka`, which also tolerates fields a newer producer added), so every record ends as
-the live consumer's would, event or dead letter.
+What makes it fast (bench/rebuild.py): a record is decoded straight from its bytes (`read`:
+pydantic validates the JSON value against the event's model in one pass; only what that refuses
+goes the long way, `from_kafka`, which also tolerates fields a newer producer added), in the
+reading thread while the database applies the batch before; a batch is sorted into one run per
+event type (the handlers give the same rows in any order across types), so one statement per
+table; rows that are only ever added, and the inbox's, go in by COPY (the rebuild keeps the ids it
+applied, as no one else writes its inbox); the collector is kept from rescanning the heap. With
+`workers` > 1, processes share the partitions by partition number.
 """
 
 from __future__ import annotations

@@ -268,8 +268,12 @@ def test_harmonising_a_dataset_without_geo_is_refused():
 
 def test_a_period_ending_on_its_first_day_is_one_year_and_ending_before_it_is_refused():
     assert domain.period_options(TODAY, date(2010, 1, 1), date(2010, 1, 1), None, geo=False).last_year == 2010
-    with pytest.raises(domain.Refused):
+    with pytest.raises(domain.Refused) as backwards:
         domain.period_options(TODAY, date(2010, 1, 2), date(2010, 1, 1), None, geo=False)
+    assert backwards.value.field == "period_end"
+    with pytest.raises(domain.Refused) as too_early:
+        domain.period_options(TODAY, date(1899, 12, 31), date(2010, 1, 1), None, geo=False)
+    assert too_early.value.field == "period_start"
 
 
 # -- CSV -------------------------------------------------------------------------------------------------
