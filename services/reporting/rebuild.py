@@ -428,28 +428,32 @@ class Rebuild:
         lister = Reader(self.settings, self.handlers.topics, f"{self.consumer_name}.rebuild")
         try:
             offsets = await asyncio.to_thread(lister.offsets)
+            ends = {tp: high for tp, (_, high) in offsets.items()}
+            self.total = sum(high - low for low, high in offsets.values())
+            shares: list[dict[Partition, int]] = [{} for _ in range(self.workers)]
+            for (topic, p), (low, _) in offsets.items():
+                shares[p % self.workers][(topic, p)] = low
+            shares = [share for share in shares if share]
+            self.say(
+                f"Rebuilding the reporting projection into {self.schema} from {len(ends)} partitions "
+                f"of {len(self.handlers.topics)} topics: {self.total:,} records"
+                + (f", in {len(shares)} processes." if len(shares) > 1 else ".")
+            )
+            async with self._parts(shares) as parts:
+                await parts.read_until(ends)
+                for statement in later_indexes:
+                    await admin.execute(statement)
+                async with admin.transaction():
+                    await store.lock_live_inbox(admin)
+                    live = await store.live_positions(admin, self.consumer_name)
+                    # What the live consumer applied, and no further than the topics go now (an
+                    # offset beyond their end could never be read: a topic made anew).
+                    now = await asyncio.to_thread(lister.offsets)
+                    targets = {tp: min(offset + 1, now.get(tp, (0, 0))[1]) for tp, offset in live.items()}
+                    await parts.read_until(targets)
+                    await store.swap_in(admin, self.schema, self.consumer_name)
         finally:
             await asyncio.to_thread(lister.close)
-        ends = {tp: high for tp, (_, high) in offsets.items()}
-        self.total = sum(high - low for low, high in offsets.values())
-        shares: list[dict[Partition, int]] = [{} for _ in range(self.workers)]
-        for (topic, p), (low, _) in offsets.items():
-            shares[p % self.workers][(topic, p)] = low
-        shares = [share for share in shares if share]
-        self.say(
-            f"Rebuilding the reporting projection into {self.schema} from {len(ends)} partitions "
-            f"of {len(self.handlers.topics)} topics: {self.total:,} records"
-            + (f", in {len(shares)} processes." if len(shares) > 1 else ".")
-        )
-        async with self._parts(shares) as parts:
-            await parts.read_until(ends)
-            for statement in later_indexes:
-                await admin.execute(statement)
-            async with admin.transaction():
-                await store.lock_live_inbox(admin)
-                live = await store.live_positions(admin, self.consumer_name)
-                await parts.read_until({tp: offset + 1 for tp, offset in live.items()})
-                await store.swap_in(admin, self.schema, self.consumer_name)
         self.seconds = time.monotonic() - self._started
         self.say(
             f"Done: {self.done:,} records in {self.seconds:.1f} s "
