@@ -11,6 +11,7 @@ Randomness and the time are passed in, so every rule here can be tested as a pla
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 import ipaddress
@@ -88,6 +89,7 @@ def new_secret(random_bytes: bytes) -> str:
     return SECRET_PREFIX + base64.b64encode(random_bytes).decode()
 
 
+@functools.lru_cache(maxsize=4096)
 def secret_key(secret: str) -> bytes:
     return base64.b64decode(secret.removeprefix(SECRET_PREFIX))
 

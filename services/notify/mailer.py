@@ -168,7 +168,7 @@ async def run(state: State, settings: Settings) -> None:
             try:
                 sent = await send_due(pool, state.contacts, settings, state.clock)
                 failures = 0
-                if sent == BATCH:
+                if sent:
                     continue
                 async with pool.acquire() as conn:
                     due = await store.next_email_due(conn)

@@ -274,10 +274,12 @@ async def give_up_gaps(conn: asyncpg.Connection, passed: Sequence[tuple[str, int
 
 
 async def next_due(conn: asyncpg.Connection) -> datetime | None:
-    """When the next pending delivery, validation or e-mail falls due (for the workers' sleep)."""
+    """When the next pending delivery or validation falls due after now (for the workers' sleep)."""
     due: datetime | None = await conn.fetchval(
-        """SELECT least((SELECT min(next_attempt_at) FROM deliveries WHERE state = 'pending'),
-                        (SELECT min(next_validation_at) FROM subscriptions WHERE state = 'pending'))"""
+        """SELECT least((SELECT min(next_attempt_at) FROM deliveries
+                         WHERE state = 'pending' AND next_attempt_at > now()),
+                        (SELECT min(next_validation_at) FROM subscriptions
+                         WHERE state = 'pending' AND next_validation_at > now()))"""
     )
     return due
 
@@ -527,7 +529,7 @@ async def claim_emails(conn: asyncpg.Connection, limit: int) -> list[Record]:
 
 async def next_email_due(conn: asyncpg.Connection) -> datetime | None:
     due: datetime | None = await conn.fetchval(
-        "SELECT min(next_attempt_at) FROM emails WHERE state = 'pending'"
+        "SELECT min(next_attempt_at) FROM emails WHERE state = 'pending' AND next_attempt_at > now()"
     )
     return due
 

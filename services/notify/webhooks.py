@@ -12,10 +12,10 @@ seen twice; one that was committed never is.
 Timing uses the wall clock, not the service's calendar: a demo that moves the calendar forward a
 month must not expire every retry, and `webhook-timestamp` is checked by receivers against theirs.
 
-Connections are made by `GuardedBackend`, which refuses a peer address that is not public (or
-loopback, where allowed) after connecting: a host name re-pointed at an inside address (DNS
-rebinding) is refused at the moment it would be used. Redirects are not followed, proxies from
-the environment are ignored, and at most 64 KiB of an answer is read.
+Requests go through `http_client.DeliveryClient`, which resolves the endpoint's host itself and
+connects only to a public address (or loopback, where allowed): a host name re-pointed at an
+inside address (DNS rebinding) is refused at the moment it would be used. Redirects are not
+followed, no proxy is used, and at most 64 KiB of an answer is read.
 """
 
 from __future__ import annotations
@@ -27,22 +27,20 @@ import random
 import time
 import typing
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 import asyncpg
-import httpcore
-import httpx
 from livskraft_contracts import FailureReason
 from starlette.datastructures import State
 
 from services.runtime.settings import Settings
 
 from . import domain, store
+from .http_client import DeliveryClient, ForbiddenAddress
 
 log = logging.getLogger(__name__)
 USER_AGENT = "Livskraft-Webhooks/1.0"
-MAX_ANSWER = 64 * 1024
 
 
 def allow_loopback(settings: Settings) -> bool:
@@ -65,93 +63,29 @@ def policy(settings: Settings) -> domain.RetryPolicy:
 # -- The HTTP client --------------------------------------------------------------------------------
 
 
-class ForbiddenAddress(httpcore.ConnectError):
-    """The endpoint resolved to an address deliveries may not go to."""
-
-
-class GuardedBackend(httpcore.AsyncNetworkBackend):
-    """Connects as httpcore does, then refuses a peer that `domain.address_allowed` refuses."""
-
-    def __init__(self, *, allow_loopback: bool) -> None:
-        self._backend = httpcore.AnyIOBackend()
-        self._allow_loopback = allow_loopback
-
-    async def connect_tcp(
-        self,
-        host: str,
-        port: int,
-        timeout: float | None = None,  # noqa: ASYNC109 - httpcore's interface
-        local_address: str | None = None,
-        socket_options: Iterable[typing.Any] | None = None,
-    ) -> httpcore.AsyncNetworkStream:
-        stream = await self._backend.connect_tcp(host, port, timeout, local_address, socket_options)
-        peer = stream.get_extra_info("server_addr")
-        address = peer[0] if isinstance(peer, tuple) else ""
-        if not domain.address_allowed(str(address), allow_loopback=self._allow_loopback):
-            await stream.aclose()
-            raise ForbiddenAddress("the endpoint's address is not a public one")
-        return stream
-
-    async def connect_unix_socket(
-        self,
-        path: str,
-        timeout: float | None = None,  # noqa: ASYNC109 - httpcore's interface
-        socket_options: Iterable[typing.Any] | None = None,
-    ) -> httpcore.AsyncNetworkStream:
-        raise ForbiddenAddress("deliveries go over TCP only")
-
-    async def sleep(self, seconds: float) -> None:
-        await self._backend.sleep(seconds)
-
-
-class GuardedTransport(httpx.AsyncHTTPTransport):
-    def __init__(self, *, allow_loopback: bool, connections: int) -> None:
-        limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
-        super().__init__(trust_env=False, limits=limits)
-        # httpx 0.28 builds its httpcore pool with the default network backend; ours replaces it.
-        self._pool = httpcore.AsyncConnectionPool(
-            ssl_context=httpx.create_ssl_context(trust_env=False),
-            max_connections=connections,
-            max_keepalive_connections=connections,
-            keepalive_expiry=30.0,
-            network_backend=GuardedBackend(allow_loopback=allow_loopback),
-        )
-
-
-def client(settings: Settings) -> httpx.AsyncClient:
-    connections = max(settings.webhook_batch_size * settings.webhook_workers, 10)
-    return httpx.AsyncClient(
-        transport=GuardedTransport(allow_loopback=allow_loopback(settings), connections=connections),
-        follow_redirects=False,
-        trust_env=False,
-        headers={"user-agent": USER_AGENT},
-    )
+def client(settings: Settings) -> DeliveryClient:
+    return DeliveryClient(allow_loopback=allow_loopback(settings), user_agent=USER_AGENT)
 
 
 async def post(
-    http: httpx.AsyncClient, url: str, webhook_id: str, body: bytes, secrets: Sequence[str], timeout_s: float
+    http: DeliveryClient, url: str, webhook_id: str, body: bytes, secrets: Sequence[str], timeout_s: float
 ) -> tuple[domain.AttemptResult, int]:
     """One signed attempt: what came of it, and how long it took (ms)."""
     headers = domain.webhook_headers(secrets, webhook_id, int(time.time()), body)
     started = time.perf_counter()
     try:
         async with asyncio.timeout(timeout_s):
-            async with http.stream("POST", url, content=body, headers=headers, timeout=timeout_s) as answer:
-                read = 0
-                async for chunk in answer.aiter_raw():
-                    read += len(chunk)
-                    if read > MAX_ANSWER:
-                        break
-                result = domain.AttemptResult(
-                    status=answer.status_code,
-                    retry_after_s=domain.retry_after(answer.headers.get("retry-after")),
-                )
-    except (TimeoutError, httpx.TimeoutException):
+            answer = await http.post(url, body, headers)
+        result = domain.AttemptResult(
+            status=answer.status, retry_after_s=domain.retry_after(answer.headers.get("retry-after"))
+        )
+    except TimeoutError:
         result = domain.AttemptResult(failure=FailureReason.TIMEOUT)
-    except httpx.HTTPError as exc:
-        forbidden = isinstance(exc.__cause__, ForbiddenAddress)
-        result = domain.AttemptResult(failure=FailureReason.UNREACHABLE, forbidden_address=forbidden)
-    except Exception as exc:  # an address httpx cannot use (InvalidURL, IDNA): the endpoint's fault
+    except ForbiddenAddress:
+        result = domain.AttemptResult(failure=FailureReason.UNREACHABLE, forbidden_address=True)
+    except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError):
+        result = domain.AttemptResult(failure=FailureReason.UNREACHABLE)  # refused, reset, TLS, not HTTP
+    except Exception as exc:  # whatever else the endpoint made of it: its fault, not a stuck worker
         log.warning("webhook %s: cannot send to the endpoint: %s", webhook_id, type(exc).__name__)
         result = domain.AttemptResult(failure=FailureReason.UNREACHABLE)
     return result, int((time.perf_counter() - started) * 1000)
@@ -161,7 +95,7 @@ async def post(
 
 
 async def deliver_due(
-    pool: asyncpg.Pool, http: httpx.AsyncClient, settings: Settings, rules: domain.RetryPolicy
+    pool: asyncpg.Pool, http: DeliveryClient, settings: Settings, rules: domain.RetryPolicy
 ) -> int:
     """Send one batch of due deliveries and record what came of each; return the batch's size."""
     async with pool.acquire() as conn, conn.transaction():
@@ -238,7 +172,7 @@ async def _disable(
 
 
 async def validate_due(
-    pool: asyncpg.Pool, http: httpx.AsyncClient, settings: Settings, rules: domain.RetryPolicy
+    pool: asyncpg.Pool, http: DeliveryClient, settings: Settings, rules: domain.RetryPolicy
 ) -> int:
     """Send the validation request to endpoints waiting for it: 2xx makes the subscription
     active; 410, or no 2xx within the retry window, disables it."""
@@ -300,8 +234,8 @@ async def run(state: State, settings: Settings) -> None:
                     validated = await validate_due(pool, http, settings, rules) if number == 0 else 0
                     sent = await deliver_due(pool, http, settings, rules)
                     failures = 0
-                    if sent == settings.webhook_batch_size or validated:
-                        continue
+                    if sent or validated:
+                        continue  # more may have come due meanwhile (a chain's next event)
                     delay = await _until_due(pool, settings.webhook_poll_interval_s)
                 except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
                     failures += 1
@@ -319,7 +253,9 @@ async def run(state: State, settings: Settings) -> None:
 
 
 async def _until_due(pool: asyncpg.Pool, poll_s: float) -> float:
-    """Seconds until the next attempt falls due, at most `poll_s`."""
+    """Seconds until the next attempt falls due, at most `poll_s`. (What is due now and was not
+    claimed is held by another worker, or waits for the event before it: whoever finishes that
+    claims on.)"""
     async with pool.acquire() as conn:
         due = await store.next_due(conn)
     if due is None:
