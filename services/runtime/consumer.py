@@ -49,8 +49,10 @@ from .settings import Settings
 
 log = logging.getLogger(__name__)
 
-POLL_MS = 50
-"""How long a poll waits for records; FastStream then sleeps as long again when there were none."""
+POLL_MS = 20
+"""How long a poll waits for records; FastStream then sleeps as long again when there were none.
+Short, so a consumer that has caught up is not late for the next record (aiokafka's background
+fetches cost far more than these polls: an idle consumer spends the same CPU at 20 ms as at 1 s)."""
 GRACEFUL_SHUTDOWN_S = 5.0
 """At shutdown, a batch being applied gets this long to commit before it is cancelled (rolled back)."""
 
