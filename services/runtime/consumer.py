@@ -11,7 +11,8 @@ How FastStream 0.7.8 is set up here, and why (see its `kafka/parser.py`, `kafka/
 `middlewares/acknowledgement/`):
 - `parser=` builds the message without touching the headers: FastStream's own parser decodes every
   header as UTF-8 and raises on a record that is not, before any handler runs. The parser must not
-  raise (the ack middleware would retry with the default parser, which raises again).
+  raise: the ack middleware would fall back to the default parser, which raises on the same headers,
+  so the batch would be neither acked nor nacked, and the next commit would pass over it.
 - `decoder=` reads the records into CloudEvents (`inbox.read`); a record that cannot be read is a dead
   letter, never an exception. Records keep their original bytes and headers for the dead-letter topic,
   which goes through the runtime's aiokafka producer: `broker.publish` takes headers as text.
@@ -19,9 +20,12 @@ How FastStream 0.7.8 is set up here, and why (see its `kafka/parser.py`, `kafka/
   transaction); when it raises, every partition of the batch is sought back and read again. It has no
   delay, so the handler backs off before raising (0.1 s doubling to 30 s), and rewinds the partitions
   it still owns itself first: FastStream's nack stops at the first partition lost to a rebalance.
+  A commit refused after a rebalance is logged by FastStream and harmless: the partition's new owner
+  reads those records again and its inbox drops them.
 - `consumer_only=True`: no second producer and no admin client; topics come from `deploy/`.
-- FastStream's Prometheus middleware adds `faststream_received_*` (records, bytes, batches in process,
-  outcome acked/nacked/error, exceptions by type) beside our `livskraft_*` metrics.
+- FastStream's Prometheus middleware adds `faststream_received_*` (records, bytes, records in process,
+  outcome, processing time, exceptions by type) beside our `livskraft_*` metrics, which it does not
+  duplicate (events by type and outcome applied/duplicate/failed, dead letters, lag).
 
 The liveness of the consume loop and the lag per partition are watched by `Subscription.watch`, which
 the app runs as a task: it ends, and /healthz fails, when FastStream's loop has stopped for good.
