@@ -7,6 +7,10 @@ test against services in the test process: the same steps, the same checks.
    and produksjon-forbruk, enrolment deadline 15 February 2010.
 2. Five municipalities are invited; four enrol, each recording a political decision and a main
    contact; one enrols, names its contact, but has no decision by the deadline.
+notify's part (services/devtools/demo_notify.py): before step 1 the county governor's system
+subscribes to DecisionRecorded and GatheringHeld (a webhook endpoint this demo runs on loopback);
+after step 2 the calendar moves to 14 days before the deadline and the municipality without a
+decision is reminded by e-mail; at the end, what the agency received, signatures checked.
 The seed does not name the five municipalities of the NAKU pilot; these five Nord-Trøndelag
 municipalities (codes valid in 2010) stand in for them. The people are invented.
 """
@@ -24,6 +28,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+
+from services.devtools import demo_notify
+from services.devtools.webhook_receiver import WebhookReceiver
 
 SCENARIO_DAY = date(2010, 1, 20)
 NETWORK = {
@@ -426,11 +433,23 @@ def run_demo(data_dir: str) -> int:
         async with (
             httpx.AsyncClient(base_url=urls["registry"], timeout=120) as registry,
             httpx.AsyncClient(base_url=urls["reporting"], timeout=30) as reporting,
+            httpx.AsyncClient(base_url=urls["notify"], timeout=30) as notify,
+            WebhookReceiver() as endpoint,  # the county governor's system, on loopback
         ):
             await _municipalities(registry, _bearer(tokens("staff", None)))
+            staff = tokens("staff", None)
+            agency = await demo_notify.prepare(
+                notify, staff, demo_notify.subscriber_token(data), endpoint, print
+            )
             outcome = await play(registry, tokens)
             written = sum(len(v) for v in outcome.events.values()) + 1
             print(f"   The registry wrote {written} events through its outbox to Kafka.")
+            mail = info.get("mail") or {}
+            folder = Path(mail["kept_in"]) if isinstance(mail, dict) and mail.get("kept_in") else None
+            without = (WITHOUT_DECISION, MUNICIPALITIES[WITHOUT_DECISION])
+            await demo_notify.remind(
+                notify, staff, outcome.network_id, without, _calendars(urls, staff), folder, print
+            )
             async with httpx.AsyncClient(base_url=urls["gatherings"], timeout=30) as gatherings:
                 await play_gatherings(
                     gatherings,
@@ -443,7 +462,8 @@ def run_demo(data_dir: str) -> int:
                 reporting, outcome, _bearer(tokens("reader", None)), held=len(GATHERINGS)
             )
             await _show_reporting(reporting, report, urls["reporting"])
-        print("Not yet built: the contact's reminder (notify).")
+            decided = len(outcome.events["DecisionRecorded"])
+            await demo_notify.show_agency(agency, outcome.network_id, decided, len(GATHERINGS), print)
         return 0
 
     return asyncio.run(main())

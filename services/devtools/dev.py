@@ -22,6 +22,7 @@ from urllib.request import urlopen
 
 from services.devtools.embedded_kafka import MockKafkaCluster
 from services.devtools.embedded_postgres import EmbeddedPostgres
+from services.devtools.mail_catcher import MailCatcher
 from services.runtime.kafka import all_topics
 
 
@@ -80,6 +81,10 @@ def run_dev(*, ports: dict[str, int], today: str | None, data_dir: str) -> int:
         cluster.create_topics(all_topics(), partitions=3)
         bootstrap = cluster.bootstrap_servers
     _create_databases(server_url, list(ports))
+    # notify's e-mail: an SMTP server on loopback that keeps every mail, unless one is configured
+    mail = None if os.environ.get("LIVSKRAFT_SMTP_HOST") else MailCatcher(folder=data / "mail")
+    if mail:
+        mail.start()
 
     children: dict[str, subprocess.Popen[bytes]] = {}
     stopping = False
@@ -102,6 +107,10 @@ def run_dev(*, ports: dict[str, int], today: str | None, data_dir: str) -> int:
             }
             if today:
                 env["LIVSKRAFT_TODAY"] = today
+            if mail:
+                env |= {"LIVSKRAFT_SMTP_HOST": mail.host, "LIVSKRAFT_SMTP_PORT": str(mail.port)}
+            if "registry" in ports:  # where notify looks up contact addresses
+                env["LIVSKRAFT_REGISTRY_URL"] = f"http://127.0.0.1:{ports['registry']}"
             children[service] = subprocess.Popen(
                 [sys.executable, "-m", "services.cli", "serve", service], env=env
             )
@@ -117,6 +126,7 @@ def run_dev(*, ports: dict[str, int], today: str | None, data_dir: str) -> int:
             "database": "embedded PostgreSQL" if postgres else "external",
             "database_urls": {s: database_url_for(server_url, s) for s in ports},
             "today": today,
+            "mail": {"smtp": f"{mail.host}:{mail.port}", "kept_in": str(data / "mail")} if mail else None,
             "pid": os.getpid(),
         }
         # Written whole, then renamed: whoever waits for dev.json never reads half of it.
@@ -128,6 +138,9 @@ def run_dev(*, ports: dict[str, int], today: str | None, data_dir: str) -> int:
             print(f"  {service:<11} {url}   (OpenAPI: {url}/docs, metrics: {url}/metrics)")
         print(f"  kafka       {bootstrap}")
         print(f"  postgresql  {server_url}")
+        if mail:
+            print(f"  mail        smtp://{mail.host}:{mail.port}; each message kept in {data / 'mail'}/*.eml")
+        print("  webhooks    development: notify takes endpoints on loopback (http://127.0.0.1:...) too")
         print(
             f"Written to {data / 'dev.json'}. Next: `livskraft demo`. Ctrl-C stops everything.\n", flush=True
         )
@@ -148,6 +161,8 @@ def run_dev(*, ports: dict[str, int], today: str | None, data_dir: str) -> int:
             except subprocess.TimeoutExpired:
                 child.kill()
         (data / "dev.json").unlink(missing_ok=True)
+        if mail:
+            mail.close()
         if cluster:
             cluster.close()
         if postgres:

@@ -56,6 +56,13 @@ class MailCatcher:
         return "250 Message accepted for delivery"
 
     def __enter__(self) -> MailCatcher:
+        self.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def start(self) -> None:
         if self.port == 0:
             import socket
 
@@ -64,11 +71,11 @@ class MailCatcher:
                 self.port = int(s.getsockname()[1])
         self._controller = Controller(self, hostname=self.host, port=self.port)
         self._controller.start()
-        return self
 
-    def __exit__(self, *_: object) -> None:
+    def close(self) -> None:
         if self._controller is not None:
             self._controller.stop()
+            self._controller = None
 
     def to(self, address: str) -> list[Caught]:
         with self._lock:
