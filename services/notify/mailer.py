@@ -21,6 +21,7 @@ from typing import Any
 import aiosmtplib
 import asyncpg
 from livskraft_contracts import FailureReason
+from prometheus_client import Counter
 from starlette.datastructures import State
 
 from services.runtime.clock import Clock
@@ -31,6 +32,7 @@ from .webhooks import Listener, policy
 
 log = logging.getLogger(__name__)
 BATCH = 20
+EMAILS = Counter("livskraft_notify_emails_total", "E-mail attempts by kind and outcome", ["kind", "outcome"])
 
 
 class Smtp:
@@ -82,6 +84,8 @@ async def send_due(pool: asyncpg.Pool, registry: contacts.Contacts, settings: Se
         try:
             for row in rows:
                 finished = await _send_one(conn, row, registry, smtp, settings, rules, clock)
+                outcome = "retry" if finished is None else str(finished["state"])
+                EMAILS.labels(row["kind"], outcome).inc()
                 if finished is not None:
                     events += store.outcome_events([finished], "email")
         finally:

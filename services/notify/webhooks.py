@@ -32,6 +32,7 @@ from datetime import UTC, datetime
 
 import asyncpg
 from livskraft_contracts import FailureReason
+from prometheus_client import Counter, Histogram
 from starlette.datastructures import State
 
 from services.runtime.settings import Settings
@@ -41,6 +42,15 @@ from .http_client import DeliveryClient, ForbiddenAddress
 
 log = logging.getLogger(__name__)
 USER_AGENT = "Livskraft-Webhooks/1.0"
+
+ATTEMPTS = Counter(
+    "livskraft_notify_webhook_attempts_total", "Webhook delivery attempts by what came of them", ["verdict"]
+)
+SECONDS = Histogram(
+    "livskraft_notify_webhook_seconds",
+    "Time from a webhook request to its answer",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 15),
+)
 
 
 def allow_loopback(settings: Settings) -> bool:
@@ -132,6 +142,8 @@ async def deliver_due(
                     row["id"],
                     row["subscription_id"],
                 )
+            ATTEMPTS.labels(judged.verdict.value).inc()
+            SECONDS.observe(duration_ms / 1000)
             outcomes.append(
                 store.Outcome(
                     delivery_id=row["id"],
