@@ -77,4 +77,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings(service="notify", http_port=8004)
     if settings.environment == "production" and settings.allow_loopback_webhooks:
         raise RuntimeError("LIVSKRAFT_ALLOW_LOOPBACK_WEBHOOKS is refused in production (SSRF)")
+    if settings.environment == "production" and settings.registry_token_file is None:
+        raise RuntimeError("LIVSKRAFT_REGISTRY_TOKEN_FILE must be set in production: notify's registry token")
     return build_app(SPEC, settings)

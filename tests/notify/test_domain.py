@@ -269,3 +269,16 @@ def test_a_refusal_quotes_input_utf8_can_carry() -> None:
     with pytest.raises(Refused) as refused:
         domain.check_event_types(["no.ks.livskraft.registry.Network\ud800Created.v1"], [])
     refused.value.message.encode("utf-8")  # a lone surrogate comes back escaped
+
+
+def test_production_refuses_loopback_endpoints_and_a_missing_registry_token(tmp_path) -> None:
+    from services.notify.app import create_app
+    from services.runtime.settings import Settings
+
+    base = {"service": "notify", "environment": "production", "jwt_jwks_url": "https://idp.example/jwks"}
+    base |= {"database_url": "postgresql://db/notify", "kafka_bootstrap_servers": "kafka:9092"}
+    with pytest.raises(RuntimeError, match="LOOPBACK"):
+        create_app(Settings(**base, allow_loopback_webhooks=True, registry_token_file=tmp_path / "t"))
+    with pytest.raises(RuntimeError, match="REGISTRY_TOKEN_FILE"):
+        create_app(Settings(**base))
+    create_app(Settings(**base, registry_token_file=tmp_path / "t"))  # builds; nothing connects yet
