@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import math
+import os
 import tempfile
 import time
 import uuid
@@ -275,7 +276,11 @@ async def one_size(n: int, postgres: EmbeddedPostgres, workers: list[int]) -> li
         await produce(cluster.bootstrap_servers, batch)
         produced = time.perf_counter() - started
         del batch
-        print(f"  N={n:,}: produced in {produced:.1f} s to {sum(topics.values())} partitions", flush=True)
+        print(
+            f"  N={n:,}: produced in {produced:.1f} s to {sum(topics.values())} partitions "
+            f"(load average {os.getloadavg()[0]:.1f})",
+            flush=True,
+        )
         raw = await raw_getmany(cluster.bootstrap_servers, topics, n)
         print(f"  raw aiokafka getmany: {raw:,.0f} records/s", flush=True)
         results = []
@@ -297,6 +302,7 @@ async def main(sizes: list[int], workers: list[int]) -> None:
     finally:
         postgres.close()
     print()
+    print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at the end")
     heading = ("events", "partitions", "processes", "raw getmany/s", "rebuild/s", "rebuild/raw", "s/1M")
     print("{:>10} {:>10} {:>9} {:>14} {:>10} {:>11} {:>7}".format(*heading))
     for r in results:
