@@ -16,7 +16,7 @@ import json
 import uuid
 from collections import defaultdict
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 import asyncpg
@@ -345,7 +345,7 @@ def _refused(exc: domain.Refused) -> Problem:
 
 
 def dataset_options(
-    dataset_id: str, today: Any, first_year: int | None, last_year: int | None, harmonised_to: int | None
+    dataset_id: str, today: date, first_year: int | None, last_year: int | None, harmonised_to: int | None
 ) -> tuple[domain.DatasetDefinition, domain.Options]:
     try:
         definition = domain.definition(dataset_id)

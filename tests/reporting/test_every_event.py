@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import AsyncIterator
-from datetime import date
+from datetime import UTC, date, datetime
 
 import asyncpg
 import pytest
@@ -19,9 +19,10 @@ from livskraft_contracts import (
     ParticipantRegistered,
 )
 
-from services.reporting import store
+from services.reporting import domain, handlers, store
 from services.reporting.app import SPEC
 from services.runtime import db
+from services.runtime.problems import Problem
 from tests.reporting.events import network_story
 
 
@@ -192,3 +193,17 @@ async def test_the_projection_tables_are_exactly_the_ones_the_rebuild_replaces(p
         "published_datasets",
     }
     assert tables - not_projections == set(store.PROJECTION_TABLES)
+
+
+async def test_harmonising_without_the_code_history_is_refused_until_it_has_arrived(pool):
+    definition = domain.definition("participating-municipalities")
+    options = domain.Options(today=date(2026, 6, 1), harmonised_to=2020)
+    with pytest.raises(Problem) as refused:
+        await handlers.dataset(pool, definition, options, "http://test/statistics/x", datetime.now(UTC))
+    assert refused.value.status == 409
+    assert refused.value.errors == [{"field": "harmonised_to", "message": refused.value.errors[0]["message"]}]
+    await _apply(pool, [_history()])
+    document = await handlers.dataset(
+        pool, definition, options, "http://test/statistics/x", datetime.now(UTC)
+    )
+    assert document["extension"]["livskraft"]["harmonised_to"] == 2020
