@@ -53,6 +53,7 @@ class WebhookReceiver:
     received: list[Received] = field(default_factory=list)
     _server: asyncio.Server | None = None
     _open: set[asyncio.StreamWriter] = field(default_factory=set)
+    _handlers: set[asyncio.Task[None]] = field(default_factory=set)
 
     async def __aenter__(self) -> WebhookReceiver:
         self._server = await asyncio.start_server(self._serve, self.host, self.port, backlog=1024)
@@ -64,6 +65,8 @@ class WebhookReceiver:
             self._server.close()
             for writer in list(self._open):  # kept-alive connections end with the receiver
                 writer.close()
+            if self._handlers:
+                await asyncio.wait(self._handlers, timeout=2)
             with contextlib.suppress(Exception):
                 async with asyncio.timeout(2):
                     await self._server.wait_closed()
@@ -86,6 +89,10 @@ class WebhookReceiver:
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self._open.add(writer)
+        task = asyncio.current_task()
+        if task is not None:
+            self._handlers.add(task)
+            task.add_done_callback(self._handlers.discard)
         try:
             while True:
                 try:

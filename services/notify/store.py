@@ -203,26 +203,42 @@ async def fan_out(conn: asyncpg.Connection, messages: Sequence[Message]) -> int:
 # until the earlier one is delivered or has failed. The head stays 'pending' while another worker
 # holds it, so its successors are not claimed meanwhile either. And event n of an aggregate waits
 # until notify has seen event n-1 (on whatever topic it came), or for at most $2 seconds.
+# The rows are chosen from `deliveries` alone, oldest due first down its index, and joined to their
+# endpoint and body after (see claim_deliveries).
 _CLAIM_DELIVERIES = """
-    SELECT d.id, d.subscription_id, d.event_id, d.attempts, d.window_start, d.event_sequence, d.chain,
-           d.sequence, s.url, m.body, coalesce(c.contiguous, 0) < d.sequence - 1 AS gap
-    FROM deliveries d
-    JOIN subscriptions s ON s.id = d.subscription_id AND s.state = 'active'
-    JOIN messages m ON m.event_id = d.event_id
-    LEFT JOIN chains c ON c.chain = d.chain
-    WHERE d.state = 'pending' AND d.next_attempt_at <= now()
-      AND (coalesce(c.contiguous, 0) >= d.sequence - 1 OR d.created_at <= now() - make_interval(secs => $2))
-      AND NOT EXISTS (
-          SELECT 1 FROM deliveries e
-          WHERE e.subscription_id = d.subscription_id AND e.chain = d.chain
-            AND e.state = 'pending' AND (e.sequence, e.position) < (d.sequence, d.position))
-    ORDER BY d.next_attempt_at
-    LIMIT $1
-    FOR UPDATE OF d SKIP LOCKED
+    WITH claimed AS (
+        SELECT d.id, d.subscription_id, d.event_id, d.attempts, d.window_start, d.event_sequence, d.chain,
+               d.sequence, coalesce((SELECT c.contiguous FROM chains c WHERE c.chain = d.chain), 0)
+                           < d.sequence - 1 AS gap
+        FROM deliveries d
+        WHERE d.state = 'pending' AND d.next_attempt_at <= now()
+          AND (SELECT s.state FROM subscriptions s WHERE s.id = d.subscription_id) = 'active'
+          AND (d.sequence <= 1
+               OR coalesce((SELECT c.contiguous FROM chains c WHERE c.chain = d.chain), 0) >= d.sequence - 1
+               OR d.created_at <= now() - make_interval(secs => $2))
+          AND NOT EXISTS (
+              SELECT 1 FROM deliveries e
+              WHERE e.subscription_id = d.subscription_id AND e.chain = d.chain
+                AND e.state = 'pending' AND (e.sequence, e.position) < (d.sequence, d.position))
+        ORDER BY d.next_attempt_at
+        LIMIT $1
+        FOR UPDATE SKIP LOCKED
+    )
+    SELECT claimed.*, s.url, m.body
+    FROM claimed JOIN subscriptions s ON s.id = claimed.subscription_id
+    JOIN messages m ON m.event_id = claimed.event_id
 """
 
 
 async def claim_deliveries(conn: asyncpg.Connection, limit: int, order_wait_s: float) -> list[Record]:
+    """The next due deliveries, locked for this transaction. The plan walks the due index in order
+    and stops at `limit`, planned anew each time, whatever the statistics say: a plan made while
+    the table was small, or for a table filled faster than autovacuum analyzes it, checks and
+    sorts every pending row on each claim (measured: 150 ms and more for 10,000, against 1.5 ms)."""
+    await conn.execute(
+        "SET LOCAL plan_cache_mode = force_custom_plan; SET LOCAL enable_sort = off;"
+        " SET LOCAL enable_bitmapscan = off"
+    )
     rows: list[Record] = await conn.fetch(_CLAIM_DELIVERIES, limit, order_wait_s)
     return rows
 
