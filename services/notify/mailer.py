@@ -108,6 +108,15 @@ async def _send_one(
     kind, audience = domain.EmailKind(row["kind"]), domain.Audience(row["audience"])
     kommune = row["kommunenummer"]
     status: int | None = None
+    if (
+        row["network_id"] is not None
+        and row["network_name"] is None
+        and row["age_s"] < settings.webhook_order_wait_s
+    ):
+        # The network's NetworkCreated (another topic) has not reached notify yet: the e-mail
+        # waits a moment for the name rather than going out with "nettverket".
+        await store.email_postponed(conn, row["id"], 0.5)
+        return None
     try:
         main = []
         if audience is not domain.Audience.MAILBOX and row["network_id"] is not None:

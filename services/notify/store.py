@@ -534,13 +534,23 @@ async def queue_emails(conn: asyncpg.Connection, emails: Sequence[EmailRow]) -> 
 
 async def claim_emails(conn: asyncpg.Connection, limit: int) -> list[Record]:
     rows: list[Record] = await conn.fetch(
-        """SELECT e.*, n.name AS network_name FROM emails e LEFT JOIN networks n USING (network_id)
+        """SELECT e.*, n.name AS network_name, extract(epoch FROM now() - e.created_at) AS age_s
+           FROM emails e LEFT JOIN networks n USING (network_id)
            WHERE e.state = 'pending' AND e.next_attempt_at <= now()
            ORDER BY e.next_attempt_at LIMIT $1
            FOR UPDATE OF e SKIP LOCKED""",
         limit,
     )
     return rows
+
+
+async def email_postponed(conn: asyncpg.Connection, email_id: uuid.UUID, seconds: float) -> None:
+    """Not yet: try again in `seconds`, without counting an attempt."""
+    await conn.execute(
+        "UPDATE emails SET next_attempt_at = now() + make_interval(secs => $2) WHERE id = $1",
+        email_id,
+        seconds,
+    )
 
 
 async def next_email_due(conn: asyncpg.Connection) -> datetime | None:
