@@ -1,13 +1,15 @@
 """The FastStream subscriber around the inbox: what the end-to-end tests do not reach.
 
-A failure of the moment (the database gone) makes FastStream nack the batch after our back-off: it is
-read again and applied once, never dead-lettered. A consume loop that stops fails /healthz. Both run
-on the real mock cluster and PostgreSQL (FastStream's in-memory TestKafkaBroker has no offsets to
-rewind and no consumer to stop, so it could show neither).
+The consumer FastStream builds has the service's Kafka settings (group, batch, fetch wait, earliest,
+manual commits, TLS). A failure of the moment (the database gone) makes FastStream nack the batch
+after our back-off: it is read again and applied once, never dead-lettered. A consume loop that stops
+fails /healthz. These run on the real mock cluster and PostgreSQL (FastStream's in-memory
+TestKafkaBroker has no offsets to rewind and no consumer to stop, so it could show neither).
 """
 
 from __future__ import annotations
 
+import ssl
 import uuid
 from collections.abc import Sequence
 from datetime import date
@@ -23,7 +25,9 @@ from services.runtime.app import ServiceSpec, build_app
 from services.runtime.events import EventHandlers
 from services.runtime.inbox import Inbox
 from services.runtime.kafka import make_producer
+from services.runtime.settings import Settings
 from tests.conftest import eventually
+from tests.runtime.test_settings import _self_signed
 
 
 def _network_created() -> CloudEvent[NetworkCreated]:
@@ -54,6 +58,50 @@ def _exceptions_seen(service: str, exception_type: str) -> float:
         )
         or 0.0
     )
+
+
+async def _ignore(conn: asyncpg.Connection, events: Sequence[CloudEvent[NetworkCreated]]) -> None:
+    return None
+
+
+async def test_the_subscriber_reads_with_the_services_kafka_settings(tmp_path: Path):
+    cert, key = _self_signed(tmp_path)
+    settings = Settings(
+        service="reporting",
+        kafka_bootstrap_servers="kafka-0:9093,kafka-1:9093",
+        kafka_security_protocol="SSL",
+        kafka_ssl_cafile=cert,
+        kafka_ssl_certfile=cert,
+        kafka_ssl_keyfile=key,
+        consumer_batch_size=250,
+        consumer_fetch_max_wait_ms=10,
+    )
+    handlers = EventHandlers().on(NetworkCreated, _ignore)
+    inbox = Inbox(None, None, service="reporting", name=settings.consumer_group, handlers=handlers)
+    broker = consumer.make_broker(settings, "reporting")
+    subscriber = consumer.subscribe(
+        broker, inbox, batch_size=settings.consumer_batch_size, fetch_max_wait_ms=10
+    ).subscriber
+    assert subscriber is not None
+    await broker.connect()  # consumer-only: makes the consumer factory, opens nothing
+    # The consumer as FastStream's subscriber makes it when it starts (LogicSubscriber.start).
+    kafka = subscriber.builder(
+        group_id=subscriber.group_id, client_id=subscriber.client_id, **subscriber._connection_args
+    )
+    try:
+        assert subscriber.topic_names == [NetworkCreated.topic()]
+        assert subscriber.max_records == 250
+        assert kafka._group_id == "livskraft.reporting"
+        assert kafka._max_poll_records == 250
+        assert kafka._fetch_max_wait_ms == 10
+        assert kafka._auto_offset_reset == "earliest"
+        assert kafka._enable_auto_commit is False  # offsets are committed after the transaction
+        assert kafka._client._bootstrap_servers == ["kafka-0:9093", "kafka-1:9093"]
+        assert kafka._client._security_protocol == "SSL"
+        assert kafka._client._ssl_context.verify_mode == ssl.CERT_REQUIRED
+    finally:
+        await kafka.stop()
+        await broker.stop()
 
 
 async def test_a_failure_of_the_moment_reads_the_batch_again_and_applies_it_once(
@@ -103,15 +151,12 @@ async def test_a_failure_of_the_moment_reads_the_batch_again_and_applies_it_once
 
 
 async def test_healthz_fails_when_the_consume_loop_stops(new_database, service_settings, tmp_path: Path):
-    async def ignore(conn: asyncpg.Connection, events: Sequence[CloudEvent[NetworkCreated]]) -> None:
-        return None
-
     service = f"probe-{uuid.uuid4().hex[:6]}"
     (tmp_path / "migrations").mkdir()
     spec = ServiceSpec(
         name=service,
         migrations=tmp_path / "migrations",
-        consumes=EventHandlers().on(NetworkCreated, ignore),
+        consumes=EventHandlers().on(NetworkCreated, _ignore),
     )
     app = build_app(spec, service_settings(service, await new_database("consumer")))
     async with (
