@@ -11,7 +11,9 @@ raised `from`, is one of:
   cannot connect now, query cancelled by a timeout), insufficient resources (53: too many
   connections) and transaction rollbacks (40: deadlock, serialization failure);
 - asyncpg's `InterfaceError` about a closed connection or a closed or closing pool (not its
-  subclasses: `DataError` is a bug of ours);
+  subclasses: `DataError` is a bug of ours), and its `InternalClientError` "cannot switch to
+  state", a connection whose protocol state was lost with the connection (seen when a pooled
+  connection is reset on release just as PostgreSQL restarts);
 - `TimeoutError` (asyncio's too), and the socket errors: `ConnectionError` (broken pipe, reset,
   refused, aborted), `socket.gaierror`; any other `OSError` only if the database driver, Kafka
   client or HTTP client raised it (a missing Unix socket while PostgreSQL restarts), not our code;
@@ -68,6 +70,11 @@ def _transient_itself(exc: BaseException) -> bool:
     if type(exc) is asyncpg.InterfaceError:  # not DataError and the like: those are bugs
         message = str(exc)
         return "closed" in message or "closing" in message
+    if type(exc) is asyncpg.exceptions.InternalClientError:
+        # The protocol's state lost with its connection: releasing a connection the server has
+        # just dropped fails to reset it ("cannot switch to state 15; another operation (2) is
+        # in progress"), after the command's commit had gone through.
+        return str(exc).startswith("cannot switch to state")
     if isinstance(exc, kafka_errors.KafkaError):
         return bool(getattr(exc, "retriable", False))
     if isinstance(exc, OSError):

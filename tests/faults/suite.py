@@ -48,12 +48,15 @@ async def run_suite(
                 ("all three interleaved", chaos.interleaved),
             ]
             for name, script in phases:
-                began, commands, faults = time.monotonic(), load.tally.total, len(chaos.log)
+                began, commands, faults = time.time(), load.tally.total, len(chaos.log)
                 await load.under(flows_per_phase, script)
-                done = chaos.log[faults:]
+                done = ", ".join(
+                    f"{f.kind} {f.target} at +{f.started - began:.1f} s ({f.ended - f.started:.1f} s)"
+                    for f in chaos.log[faults:]
+                )
                 say(
-                    f"{name}: {load.tally.total - commands} commands, {len(done)} faults "
-                    f"({', '.join(f'{f.kind} {f.target}' for f in done)}) in {time.monotonic() - began:.1f} s"
+                    f"{name}: {load.tally.total - commands} commands in {time.time() - began:.1f} s; "
+                    f"{len(chaos.log) - faults} faults: {done}"
                 )
             settled = await settle(system, load)
             figures = await verify(system, load, chaos, receiver)

@@ -57,6 +57,9 @@ def _raised(exc: BaseException) -> BaseException:
         asyncpg.exceptions.DeadlockDetectedError("deadlock detected"),
         asyncpg.InterfaceError("connection is closed"),
         asyncpg.InterfaceError("pool is closing"),
+        asyncpg.exceptions.InternalClientError(
+            "cannot switch to state 15; another operation (2) is in progress"
+        ),
         BrokenPipeError(32, "Broken pipe"),
         ConnectionResetError(104, "Connection reset by peer"),
         ConnectionRefusedError(111, "Connection refused"),
@@ -81,6 +84,7 @@ def test_faults_of_the_moment_are_transient(exc: BaseException):
         KeyError("name"),
         ValueError("bad"),
         asyncpg.exceptions.DataError("invalid input for query argument $1"),
+        asyncpg.exceptions.OutdatedSchemaCacheError("cache lookup failed for type 1234"),
         asyncpg.InterfaceError("cannot perform operation: another operation is in progress"),
         asyncpg.exceptions.UniqueViolationError("duplicate key value"),
         asyncpg.exceptions.UndefinedTableError('relation "x" does not exist'),
