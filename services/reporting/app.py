@@ -17,6 +17,8 @@ from livskraft_contracts import (
     GatheringHeld,
     GatheringRescheduled,
     GatheringScheduled,
+    IndicatorDefined,
+    IndicatorReported,
     MunicipalityChanged,
     MunicipalityInvited,
     MunicipalityRegistered,
@@ -49,6 +51,8 @@ HANDLERS = (
     .on(GatheringCancelled, handlers.gathering_cancelled)
     .on(ParticipantRegistered, handlers.participant_registered)
     .on(GatheringHeld, handlers.gathering_held)
+    .on(IndicatorDefined, handlers.indicator_defined)
+    .on(IndicatorReported, handlers.indicator_reported)
 )
 
 SPEC = ServiceSpec(

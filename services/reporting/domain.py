@@ -59,6 +59,12 @@ def latest(events: Iterable[CloudEvent[E]], key: Callable[[CloudEvent[E]], Hasha
     return list(chosen.values())
 
 
+def value_rank(event: CloudEvent[Any]) -> tuple[int, int]:
+    """How an IndicatorReported ranks among reports of one value: by revision (0 without one),
+    then by sequence."""
+    return (getattr(event.data, "revision", None) or 0, event.sequence)
+
+
 def earliest(
     events: Iterable[CloudEvent[E]], key: Callable[[CloudEvent[E]], Hashable]
 ) -> dict[Hashable, CloudEvent[E]]:

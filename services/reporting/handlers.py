@@ -31,6 +31,8 @@ from livskraft_contracts import (
     GatheringHeld,
     GatheringRescheduled,
     GatheringScheduled,
+    IndicatorDefined,
+    IndicatorReported,
     MunicipalityChanged,
     MunicipalityInvited,
     MunicipalityRegistered,
@@ -331,6 +333,70 @@ async def participant_registered(
                 e.time,
             )
             for e in events
+        ],
+    )
+
+
+# -- Indicators -----------------------------------------------------------------------------------------
+
+
+async def indicator_defined(conn: asyncpg.Connection, events: Sequence[CloudEvent[IndicatorDefined]]) -> None:
+    """The catalogue entry as its highest revision says."""
+    chosen: dict[str, CloudEvent[IndicatorDefined]] = {}
+    for e in events:
+        k = e.data.indicator
+        if k not in chosen or (chosen[k].data.revision, chosen[k].sequence) < (e.data.revision, e.sequence):
+            chosen[k] = e
+    await store.indicators_defined(
+        conn,
+        [
+            (
+                d.indicator,
+                d.revision,
+                str(d.theme),
+                d.label,
+                d.unit,
+                d.decimals,
+                str(d.direction),
+                d.source,
+                d.per_inhabitant,
+                d.minimum,
+                d.maximum,
+                d.retired,
+                e.sequence,
+                e.time,
+            )
+            for e in chosen.values()
+            for d in (e.data,)
+        ],
+    )
+
+
+async def indicator_reported(
+    conn: asyncpg.Connection, events: Sequence[CloudEvent[IndicatorReported]]
+) -> None:
+    """The value of record per municipality, indicator and year: the highest revision (events
+    without one rank by sequence, below any with one)."""
+    chosen: dict[tuple[str, str, int], CloudEvent[IndicatorReported]] = {}
+    for e in events:
+        k = (e.data.municipality.kommunenummer, e.data.indicator, e.data.year)
+        if k not in chosen or domain.value_rank(chosen[k]) < domain.value_rank(e):
+            chosen[k] = e
+    await store.indicator_values(
+        conn,
+        [
+            (
+                k[0],
+                k[1],
+                k[2],
+                e.data.municipality.valid_on,
+                e.data.value,
+                str(e.data.status),
+                e.data.revision or 0,
+                e.sequence,
+                e.time,
+            )
+            for k, e in chosen.items()
         ],
     )
 

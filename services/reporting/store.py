@@ -32,6 +32,8 @@ PROJECTION_TABLES = (
     "participants",
     "attendance",
     "cases_presented",
+    "indicators",
+    "indicator_values",
 )
 """Every table the events build, and nothing else: a rebuild replaces exactly these."""
 
@@ -277,6 +279,64 @@ async def participants(conn: asyncpg.Connection, rows: Sequence[Row]) -> None:
         "participants",
         ("gathering_id", "sequence", "kommunenummer", "valid_on", "role_category", "registered_at"),
         rows,
+    )
+
+
+# -- Indicators -------------------------------------------------------------------------------------------
+
+
+async def indicators_defined(conn: asyncpg.Connection, rows: Sequence[Row]) -> None:
+    """(indicator, revision, theme, label, unit, decimals, direction, source, per_inhabitant,
+    minimum, maximum, retired, sequence, defined_at): the highest revision wins."""
+    await _bulk(
+        conn,
+        """INSERT INTO indicators AS i (indicator, revision, theme, label, unit, decimals, direction, source,
+                                        per_inhabitant, minimum, maximum, retired, sequence, defined_at)
+           SELECT * FROM unnest($1::text[], $2::int[], $3::text[], $4::text[], $5::text[], $6::int[],
+                                $7::text[], $8::text[], $9::boolean[], $10::float8[], $11::float8[],
+                                $12::boolean[], $13::bigint[], $14::timestamptz[])
+           ON CONFLICT (indicator) DO UPDATE
+           SET revision = EXCLUDED.revision, theme = EXCLUDED.theme, label = EXCLUDED.label,
+               unit = EXCLUDED.unit, decimals = EXCLUDED.decimals, direction = EXCLUDED.direction,
+               source = EXCLUDED.source, per_inhabitant = EXCLUDED.per_inhabitant,
+               minimum = EXCLUDED.minimum, maximum = EXCLUDED.maximum, retired = EXCLUDED.retired,
+               sequence = EXCLUDED.sequence, defined_at = EXCLUDED.defined_at
+           WHERE (i.revision, i.sequence) < (EXCLUDED.revision, EXCLUDED.sequence)""",
+        rows,
+    )
+
+
+async def indicator_values(conn: asyncpg.Connection, rows: Sequence[Row]) -> None:
+    """(kommunenummer, indicator, year, valid_on, value, status, revision, sequence, reported_at):
+    the highest revision wins (then the highest sequence)."""
+    await _bulk(
+        conn,
+        """INSERT INTO indicator_values AS v (kommunenummer, indicator, year, valid_on, value, status,
+                                              revision, sequence, reported_at)
+           SELECT * FROM unnest($1::text[], $2::text[], $3::int[], $4::date[], $5::float8[], $6::text[],
+                                $7::int[], $8::bigint[], $9::timestamptz[])
+           ON CONFLICT (kommunenummer, indicator, year) DO UPDATE
+           SET valid_on = EXCLUDED.valid_on, value = EXCLUDED.value, status = EXCLUDED.status,
+               revision = EXCLUDED.revision, sequence = EXCLUDED.sequence,
+               reported_at = EXCLUDED.reported_at
+           WHERE (v.revision, v.sequence) < (EXCLUDED.revision, EXCLUDED.sequence)""",
+        rows,
+    )
+
+
+async def indicator_catalogue(conn: asyncpg.Connection) -> list[asyncpg.Record]:
+    return await conn.fetch("SELECT * FROM indicators ORDER BY theme, indicator")  # type: ignore[no-any-return]
+
+
+async def indicator(conn: asyncpg.Connection, indicator_id: str) -> asyncpg.Record | None:
+    return await conn.fetchrow("SELECT * FROM indicators WHERE indicator = $1", indicator_id)
+
+
+async def values_of(conn: asyncpg.Connection, indicator_id: str) -> list[asyncpg.Record]:
+    return await conn.fetch(  # type: ignore[no-any-return]
+        """SELECT kommunenummer, year, value, status, reported_at FROM indicator_values
+           WHERE indicator = $1 ORDER BY year, kommunenummer""",
+        indicator_id,
     )
 
 

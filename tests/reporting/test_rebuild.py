@@ -30,6 +30,7 @@ from services.reporting.app import HANDLERS, SPEC
 from services.runtime import inbox
 from tests.conftest import eventually
 from tests.reporting.events import caught_up, network_story, produce, send_raw
+from tests.reporting.indicator_events import indicator_story
 
 
 async def snapshot(url: str, consumer: str) -> dict[str, Any]:
@@ -89,6 +90,7 @@ def events_of_every_type() -> list[CloudEvent]:
         *network_story("Avsluttet", 2011, closed="completed"),
         *network_story("Avlyst", 2012, closed="cancelled"),
         *history(),
+        *indicator_story(),
     ]
     consumed = {type(e.data) for e in events}
     assert consumed == set(SPEC.consumes.event_types), "the story covers every consumed type"
