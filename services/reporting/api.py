@@ -16,7 +16,7 @@ from fastapi.responses import Response
 from services.runtime.deps import Pool, Reader, StaffCommand, Today
 
 from . import handlers, jsonstat
-from .schemas import NetworkReport, PublishedOut, PublishIn
+from .schemas import ComparisonOut, NetworkReport, PublishedOut, PublishIn
 
 router = APIRouter()
 
@@ -63,6 +63,31 @@ async def networks(pool: Pool, _: Reader) -> list[NetworkReport]:
 @router.get("/reports/networks/{network_id}", response_model=NetworkReport, tags=["reports"])
 async def network(network_id: Annotated[uuid.UUID, Path()], pool: Pool, _: Reader) -> NetworkReport:
     return await handlers.network_report(pool, network_id)
+
+
+# -- Indicators -------------------------------------------------------------------------------------------
+
+
+@router.get(
+    "/indicators/{indicator_id}/comparisons/{kommunenummer}",
+    response_model=ComparisonOut,
+    tags=["indicators"],
+)
+async def comparison(
+    indicator_id: DatasetId,
+    kommunenummer: Annotated[str, Path(pattern=r"^[0-9]{4}$")],
+    pool: Pool,
+    _: Reader,
+    year: Annotated[int, Query(ge=1900, le=2100)],
+    harmonised_to: Annotated[
+        int | None,
+        Query(ge=1900, le=2100, description="every year by the codes valid on 1 January of this year"),
+    ] = None,
+) -> ComparisonOut:
+    """A municipality's value for the year beside its own earlier years, its networks' members,
+    its county and the whole country (median, quartiles as Excel QUARTILE.INC, and where it
+    stands), each year under the code valid that year unless harmonised."""
+    return await handlers.comparison(pool, indicator_id, kommunenummer, year, harmonised_to)
 
 
 # -- Statistics -------------------------------------------------------------------------------------------

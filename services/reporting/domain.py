@@ -144,6 +144,10 @@ class CodeHistory:
     def __bool__(self) -> bool:
         return bool(self._by_code)
 
+    def versions(self) -> list[Version]:
+        """Every version of every code."""
+        return [v for vs in self._by_code.values() for v in vs]
+
     def version(self, kommunenummer: str, day: date) -> Version | None:
         versions = self._by_code.get(kommunenummer, [])
         i = bisect.bisect_right([v.valid_from for v in versions], day) - 1

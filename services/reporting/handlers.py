@@ -42,13 +42,15 @@ from livskraft_contracts import (
     StatisticsPublished,
 )
 
+from services.reference.population import population
 from services.runtime import outbox, tracing
 from services.runtime.problems import Problem, field_error
 from services.runtime.unit_of_work import UnitOfWork
 
-from . import domain, jsonstat, reference, store
+from . import comparisons, domain, jsonstat, reference, store
 from .schemas import (
     AttendanceOut,
+    ComparisonOut,
     DecisionOut,
     GatheringOut,
     MemberOut,
@@ -399,6 +401,67 @@ async def indicator_reported(
             for k, e in chosen.items()
         ],
     )
+
+
+def indicator_fact(row: asyncpg.Record) -> comparisons.IndicatorFact:
+    return comparisons.IndicatorFact(
+        indicator=row["indicator"],
+        theme=row["theme"],
+        label=row["label"],
+        unit=row["unit"],
+        decimals=row["decimals"],
+        direction=row["direction"],
+        source=row["source"],
+        per_inhabitant=row["per_inhabitant"],
+    )
+
+
+def value_facts(rows: Sequence[asyncpg.Record]) -> list[comparisons.ValueFact]:
+    """The values of record that have a value (missing and confidential ones have none)."""
+    return [
+        comparisons.ValueFact(r["kommunenummer"], r["year"], r["value"], r["status"])
+        for r in rows
+        if r["value"] is not None
+    ]
+
+
+async def comparison(
+    pool: asyncpg.Pool, indicator_id: str, kommunenummer: str, year: int, harmonised_to: int | None
+) -> ComparisonOut:
+    """One municipality's value beside its own earlier years, its networks' members, its county
+    and the country (median, quartiles, where it stands), by the codes valid each year."""
+    async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
+        entry = await store.indicator(conn, indicator_id)
+        if entry is None:
+            raise Problem(404, "Not Found", f"no indicator {indicator_id!r} in the catalogue")
+        values = value_facts(await store.values_of(conn, indicator_id))
+        facts = await store.facts(conn, ["history"], ())
+        networks = await store.networks_of_members(conn, year)
+    if harmonised_to is not None and not facts.history:
+        raise field_error(
+            "harmonised_to",
+            "needs the municipalities' code history (MunicipalityRegistered/Changed), and none has arrived",
+            409,
+        )
+    versions = facts.history.versions()
+    counties = reference.counties()
+    found = comparisons.compare(
+        indicator_fact(entry),
+        kommunenummer,
+        year,
+        values,
+        versions,
+        [
+            comparisons.Network(
+                str(n["network_id"]), n["name"], tuple(zip(n["codes"], n["valid_on"], strict=True))
+            )
+            for n in networks
+        ],
+        lambda county, y: domain.county_name(counties, county, [date(y, 1, 1)]),
+        population,
+        harmonised_to,
+    )
+    return ComparisonOut.model_validate(found)
 
 
 # -- Statistics (public queries) ---------------------------------------------------------------------------

@@ -86,3 +86,64 @@ class Published(BaseModel):
 
 class PublishedOut(Accepted):
     published: Published
+
+
+# -- Comparisons of an indicator ---------------------------------------------------------------------------
+
+
+class _FromAttributes(BaseModel):
+    model_config = {"from_attributes": True}
+
+
+class IndicatorOut(_FromAttributes):
+    indicator: str
+    theme: str
+    label: str
+    unit: str
+    decimals: int
+    direction: str
+    source: str
+    per_inhabitant: bool
+
+
+class CellOut(_FromAttributes):
+    kommunenummer: str = Field(description="the code in use that year, or in the harmonisation year")
+    year: int
+    value: float | None
+    provisional: bool
+    parts: list[str] = Field(default_factory=list, description="codes combined into this one, harmonised")
+
+
+class StandingOut(_FromAttributes):
+    rank: int = Field(description="1 for the best value; ties share a rank")
+    of: int
+    quartile: int = Field(description="1 for the lowest quarter of the values, 4 for the highest")
+    text: str
+
+
+class GroupOut(_FromAttributes):
+    kind: str = Field(description="network, county or country")
+    id: str
+    label: str
+    members: int = Field(description="codes in the group, with or without a value")
+    count: int = Field(description="codes with a value")
+    median: float | None = None
+    q1: float | None = Field(default=None, description="first quartile (Excel QUARTILE.INC)")
+    q3: float | None = Field(default=None, description="third quartile (Excel QUARTILE.INC)")
+    minimum: float | None = None
+    maximum: float | None = None
+    weighted_mean: float | None = None
+    standing: StandingOut | None = None
+    cells: list[CellOut]
+
+
+class ComparisonOut(_FromAttributes):
+    indicator: IndicatorOut
+    kommunenummer: str
+    name: str
+    year: int
+    harmonised_to: int | None
+    value: CellOut | None
+    own_years: list[CellOut]
+    groups: list[GroupOut]
+    notes: list[str]

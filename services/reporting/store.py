@@ -340,6 +340,22 @@ async def values_of(conn: asyncpg.Connection, indicator_id: str) -> list[asyncpg
     )
 
 
+async def networks_of_members(conn: asyncpg.Connection, year: int) -> list[asyncpg.Record]:
+    """Networks running in `year`, not cancelled, with the members taking part (kommunenummer,
+    valid_on)."""
+    return await conn.fetch(  # type: ignore[no-any-return]
+        """SELECT n.network_id, n.name, array_agg(m.kommunenummer ORDER BY m.kommunenummer) AS codes,
+                  array_agg(m.valid_on ORDER BY m.kommunenummer) AS valid_on
+           FROM networks n JOIN members m USING (network_id)
+           WHERE n.name IS NOT NULL AND m.status = ANY($2::text[])
+             AND extract(year FROM n.period_start) <= $1 AND extract(year FROM n.period_end) >= $1
+             AND coalesce(n.closed_reason, '') <> 'cancelled'
+           GROUP BY n.network_id, n.name ORDER BY n.name, n.network_id""",
+        year,
+        sorted(domain.PARTICIPATING),
+    )
+
+
 # -- Facts for the statistics -----------------------------------------------------------------------------
 
 
