@@ -179,17 +179,11 @@ def group(
     if not values:
         return Group(kind, id, label, cells, members)
     q1, median, q3 = quartiles(values)
-    weights = [population(c.kommunenummer, c.year) for c in cells if c.value is not None]
-    weighted = None
-    if all(weights) and sum(w or 0 for w in weights):
-        total = sum(w or 0 for w in weights)
-        weighted = (
-            sum(
-                (c.value or 0) * (w or 0)
-                for c, w in zip([c for c in cells if c.value is not None], weights, strict=True)
-            )
-            / total
-        )
+    valued = [(c.value, population(c.kommunenummer, c.year)) for c in cells if c.value is not None]
+    weighted: float | None = None
+    weights = [w for _, w in valued if w]
+    if len(weights) == len(valued) and sum(weights) > 0:
+        weighted = sum(v * (w or 0) for v, w in valued) / sum(weights)
     where = None
     if (
         target is not None
