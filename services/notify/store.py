@@ -64,7 +64,7 @@ async def get_subscription(
     conn: asyncpg.Connection, subscription_id: uuid.UUID, *, lock: bool = False
 ) -> Record | None:
     row: Record | None = await conn.fetchrow(
-        _SUBSCRIPTION + " WHERE s.id = $1" + (" FOR UPDATE OF s" if lock else ""), subscription_id
+        _SUBSCRIPTION + " WHERE s.id = $1" + (" FOR NO KEY UPDATE OF s" if lock else ""), subscription_id
     )
     return row
 
@@ -396,11 +396,13 @@ async def cancel_pending(conn: asyncpg.Connection, subscription_id: uuid.UUID) -
 
 
 async def claim_validations(conn: asyncpg.Connection, limit: int) -> list[Record]:
+    """Subscriptions whose validation is due, held while their endpoints answer. NO KEY UPDATE:
+    the consumer adding deliveries (a foreign key to the subscription) is not held up by it."""
     rows: list[Record] = await conn.fetch(
         """SELECT id, url, event_types, validation_attempts, validation_started FROM subscriptions
            WHERE state = 'pending' AND next_validation_at <= now()
            ORDER BY next_validation_at LIMIT $1
-           FOR UPDATE SKIP LOCKED""",
+           FOR NO KEY UPDATE SKIP LOCKED""",
         limit,
     )
     return rows
@@ -472,6 +474,26 @@ async def redeliver(conn: asyncpg.Connection, delivery_id: uuid.UUID) -> None:
         delivery_id,
     )
     await wake(conn)
+
+
+async def purge(conn: asyncpg.Connection, days: int) -> int:
+    """Forget finished deliveries older than `days` (their attempts, and the bodies no delivery
+    needs any more): the delivery log keeps that long. Returns how many bodies went."""
+    status = await conn.execute(
+        """WITH gone AS (
+               DELETE FROM deliveries WHERE state IN ('delivered', 'failed', 'cancelled')
+                 AND finished_at < now() - make_interval(days => $1)
+               RETURNING id, event_id
+           ), attempts AS (
+               DELETE FROM delivery_attempts a USING gone WHERE a.delivery_id = gone.id
+           )
+           DELETE FROM messages m
+           WHERE m.event_id IN (SELECT event_id FROM gone)
+             AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = m.event_id
+                             AND d.id NOT IN (SELECT id FROM gone))""",
+        days,
+    )
+    return int(status.split()[-1])
 
 
 # -- notify's own events ----------------------------------------------------------------------------

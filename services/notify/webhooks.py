@@ -42,6 +42,8 @@ from .http_client import DeliveryClient, ForbiddenAddress
 
 log = logging.getLogger(__name__)
 USER_AGENT = "Livskraft-Webhooks/1.0"
+LOG_DAYS = 30
+"""Finished deliveries, their attempts and bodies are kept this long (the delivery log), then purged."""
 
 ATTEMPTS = Counter(
     "livskraft_notify_webhook_attempts_total", "Webhook delivery attempts by what came of them", ["verdict"]
@@ -239,10 +241,14 @@ async def run(state: State, settings: Settings) -> None:
     async with client(settings) as http, Listener(settings.database_url, wake):
 
         async def loop(number: int) -> None:
-            failures = 0
+            failures, purged = 0, time.monotonic()
             while True:
                 wake.clear()
                 try:
+                    if number == 0 and time.monotonic() - purged > 3600:
+                        purged = time.monotonic()
+                        async with pool.acquire() as conn:
+                            await store.purge(conn, LOG_DAYS)
                     validated = await validate_due(pool, http, settings, rules) if number == 0 else 0
                     sent = await deliver_due(pool, http, settings, rules)
                     failures = 0

@@ -31,7 +31,7 @@ from livskraft_contracts.examples import EXAMPLES
 from standardwebhooks.webhooks import Webhook
 
 from services.devtools.webhook_receiver import Received, WebhookReceiver
-from services.notify import webhooks
+from services.notify import store, webhooks
 from services.notify.domain import SUBSCRIBABLE, VALIDATION_TYPE
 from services.runtime.settings import Settings
 from tests.conftest import eventually
@@ -389,3 +389,34 @@ async def test_an_endpoint_resolving_to_an_inside_address_is_refused_when_connec
         result, _ = await webhooks.post(http, receiver.url("/x"), "msg", b"{}", ["whsec_" + "A" * 32], 2.0)
     assert result.forbidden_address and result.status is None and result.failure == "unreachable"
     assert receiver.received == []
+
+
+async def test_the_delivery_log_forgets_what_finished_long_ago(start_notify, subscriber, publish):
+    notify = await start_notify()
+    agency = subscriber(DecisionRecorded)
+    async with WebhookReceiver() as receiver:
+        subscription = await subscribe(notify, agency, receiver.url("/old"), DecisionRecorded)
+        await active(notify, agency, subscription)
+        old, recent = event(DecisionRecorded), event(DecisionRecorded)
+        await publish([old, recent])
+        await eventually(once(of(receiver, [old, recent]), lambda rs: len(rs) == 2))
+    conn = await database(notify)
+    try:
+        await eventually(
+            lambda: conn.fetchval(
+                """SELECT count(*) = 2 FROM deliveries
+                   WHERE event_id = ANY($1::text[]) AND state = 'delivered'""",
+                [old.id, recent.id],
+            )
+        )
+        await conn.execute(
+            "UPDATE deliveries SET finished_at = now() - interval '31 days' WHERE event_id = $1", old.id
+        )
+        assert await store.purge(conn, 30) == 1  # the old body; the recent delivery keeps its own
+        left = await conn.fetch(
+            "SELECT event_id FROM deliveries WHERE event_id = ANY($1::text[])", [old.id, recent.id]
+        )
+        assert [r["event_id"] for r in left] == [recent.id]
+        assert await conn.fetchval("SELECT count(*) FROM messages WHERE event_id = $1", recent.id) == 1
+    finally:
+        await conn.close()
