@@ -21,8 +21,14 @@ from .schemas import ComparisonOut, NetworkReport, PublishedOut, PublishIn
 router = APIRouter()
 
 DatasetId = Annotated[
-    str, Path(pattern=r"^[a-z0-9]+(-[a-z0-9]+)*$", max_length=64, description="e.g. networks-per-theme")
+    str,
+    Path(
+        pattern=r"^[a-z0-9]+(-[a-z0-9]+)*$",
+        max_length=80,
+        description="e.g. networks-per-theme, or indicator-<indicator>",
+    ),
 ]
+IndicatorId = Annotated[str, Path(pattern=r"^[a-z0-9]+(-[a-z0-9]+)*$", max_length=64)]
 Format = Annotated[
     Literal["json", "csv"] | None,
     Query(description="csv, or json (JSON-stat 2.0); else by the Accept header"),
@@ -74,7 +80,7 @@ async def network(network_id: Annotated[uuid.UUID, Path()], pool: Pool, _: Reade
     tags=["indicators"],
 )
 async def comparison(
-    indicator_id: DatasetId,
+    indicator_id: IndicatorId,
     kommunenummer: Annotated[str, Path(pattern=r"^[0-9]{4}$")],
     pool: Pool,
     _: Reader,
@@ -94,9 +100,9 @@ async def comparison(
 
 
 @router.get("/statistics", tags=["statistics"], responses=_JSON_ONLY)
-async def statistics(request: Request, clock: Today) -> Response:
+async def statistics(request: Request, pool: Pool, clock: Today) -> Response:
     """Every dataset, linked by href: a JSON-stat 2.0 collection. Public."""
-    document = handlers.statistics_collection(_base(request), clock.now())
+    document = await handlers.statistics_collection(pool, _base(request), clock.now())
     return Response(jsonstat.dumps(document), media_type=JSON)
 
 
@@ -115,12 +121,12 @@ async def statistic(
     format: Format = None,
     accept: Annotated[str | None, Header()] = None,
 ) -> Response:
-    """A dataset as the events tell it now. Public."""
-    definition, options = handlers.dataset_options(
-        dataset_id, clock.today(), from_year, to_year, harmonised_to
-    )
+    """A dataset as the events tell it now (`indicator-<id>`: an indicator by municipality and
+    year). Public."""
     href = str(request.url.remove_query_params("format"))
-    document = await handlers.dataset(pool, definition, options, href, clock.now())
+    document = await handlers.statistic(
+        pool, dataset_id, clock.today(), from_year, to_year, harmonised_to, href, clock.now()
+    )
     return _answer(jsonstat.dumps(document), format, accept)
 
 

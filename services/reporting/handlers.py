@@ -47,7 +47,7 @@ from services.runtime import outbox, tracing
 from services.runtime.problems import Problem, field_error
 from services.runtime.unit_of_work import UnitOfWork
 
-from . import comparisons, domain, jsonstat, reference, store
+from . import comparisons, domain, indicator_statistics, jsonstat, reference, store
 from .schemas import (
     AttendanceOut,
     ComparisonOut,
@@ -518,16 +518,73 @@ async def dataset(
         return await _build(conn, definition, options, href, now)
 
 
-def statistics_collection(base: str, now: datetime) -> dict[str, Any]:
-    """Every dataset, linked by href (JSON-stat 2.0 collection)."""
+async def statistics_collection(pool: asyncpg.Pool, base: str, now: datetime) -> dict[str, Any]:
+    """Every dataset, linked by href (JSON-stat 2.0 collection): the programme's, then one per
+    indicator in the catalogue."""
+    async with pool.acquire() as conn:
+        catalogue = await store.indicator_catalogue(conn)
     return jsonstat.collection(
         "Livskraftige kommuner: nasjonal statistikk",
         f"{base}statistics",
         now,
         [
-            {"class": "dataset", "href": f"{base}statistics/{d.id}", "label": d.label}
-            for d in domain.DATASETS.values()
+            *(
+                {"class": "dataset", "href": f"{base}statistics/{d.id}", "label": d.label}
+                for d in domain.DATASETS.values()
+            ),
+            *(
+                {
+                    "class": "dataset",
+                    "href": f"{base}statistics/{indicator_statistics.dataset_id(r['indicator'])}",
+                    "label": f"{r['label']}, etter kommune og år",
+                }
+                for r in catalogue
+            ),
         ],
+    )
+
+
+async def statistic(
+    pool: asyncpg.Pool,
+    dataset_id: str,
+    today: date,
+    first_year: int | None,
+    last_year: int | None,
+    harmonised_to: int | None,
+    href: str,
+    now: datetime,
+) -> dict[str, Any]:
+    """A dataset now: one of the programme's, or an indicator's by municipality and year."""
+    indicator_id = indicator_statistics.indicator_of(dataset_id)
+    if indicator_id is None:
+        definition, options = dataset_options(dataset_id, today, first_year, last_year, harmonised_to)
+        return await dataset(pool, definition, options, href, now)
+    try:
+        options = domain.options(today, first_year, last_year, harmonised_to, geo=True)
+    except domain.Refused as exc:
+        raise _refused(exc) from None
+    async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
+        entry = await store.indicator(conn, indicator_id)
+        if entry is None:
+            raise Problem(404, "Not Found", f"no dataset {dataset_id!r}: no indicator {indicator_id!r}")
+        rows = await store.values_of(conn, indicator_id)
+        facts = await store.facts(conn, ["history"], ())
+    try:
+        cube = indicator_statistics.cube(
+            indicator_fact(entry),
+            [
+                indicator_statistics.Reported(r["kommunenummer"], r["year"], r["value"], r["status"])
+                for r in rows
+            ],
+            facts.history,
+            options,
+            population,
+        )
+    except domain.Refused as exc:
+        raise _refused(exc) from None
+    updated = max([entry["defined_at"], *(r["reported_at"] for r in rows)])
+    return jsonstat.dataset(
+        cube, href=href, source=f"{SOURCE}; {entry['source']}", updated=updated, csv_href=_with_csv(href)
     )
 
 

@@ -36,7 +36,10 @@ MISSING = ".."
 """SSB's '..': a value should exist but is not known."""
 PROVISIONAL = "p"
 """Provisional (foreløpige tall): the year is not over, the figure may still change."""
+CONFIDENTIAL = ":"
+"""SSB's ':': withheld (confidential)."""
 STATUS_LABELS = {
+    CONFIDENTIAL: "Tall holdes tilbake (konfidensielt)",
     NOT_APPLICABLE: "Tall kan ikke forekomme (koden fantes ikke det året, eller nettverket var ikke i gang)",
     MISSING: "Tall mangler",
     PROVISIONAL: "Foreløpige tall: året er ikke omme",
