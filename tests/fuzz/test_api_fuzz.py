@@ -423,7 +423,10 @@ async def test_the_apis_answer_fuzzed_requests_without_5xx_and_with_problem_deta
     imported = await import_municipalities(registry.url, staff)
 
     def refused(operation: schemathesis.APIOperation) -> list[tuple[int, dict[str, str]]]:
-        """No token, or a forged one: 401 everywhere. A reader changes nothing: 403."""
+        """No token, or a forged one: 401 wherever a token is asked for. A reader changes nothing:
+        403. A public operation (no `security` in its OpenAPI entry, e.g. /statistics) refuses no one."""
+        if not operation.definition.raw.get("security"):
+            return []
         probes = [(401, {}), (401, {"Authorization": "Bearer not.a.token"})]
         if operation.method.upper() != "GET":
             probes.append((403, reader))
