@@ -67,7 +67,7 @@ SPEC = ServiceSpec(
     produces=(NotificationDelivered, NotificationFailed),
     consumes=_consumes(),
     routers=[api.router],
-    background=(webhooks.run, mailer.run, reminders.run),
+    background=(webhooks.webhook_workers, mailer.email_worker, reminders.reminder_calendar),
     description="Signed webhooks (Standard Webhooks) to other agencies' systems, e-mail to the "
     "municipalities' contacts, and reminders before enrolment deadlines.",
 )

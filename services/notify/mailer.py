@@ -168,7 +168,7 @@ async def _send_one(
     return None
 
 
-async def run(state: State, settings: Settings) -> None:
+async def email_worker(state: State, settings: Settings) -> None:
     """notify's e-mail worker: woken by NOTIFY when e-mail is queued, else at the next due one."""
     assert settings.database_url
     pool: asyncpg.Pool = state.pool

@@ -69,7 +69,7 @@ async def queue_due(pool: asyncpg.Pool, today: date) -> int:
     return len(emails)
 
 
-async def run(state: State, settings: Settings) -> None:
+async def reminder_calendar(state: State, settings: Settings) -> None:
     """Look for due reminders on every new day of the calendar and every `reminder_interval_s`."""
     pool: asyncpg.Pool = state.pool
     checked_day: date | None = None

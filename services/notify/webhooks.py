@@ -229,7 +229,7 @@ async def validate_due(
 # -- The background task ----------------------------------------------------------------------------
 
 
-async def run(state: State, settings: Settings) -> None:
+async def webhook_workers(state: State, settings: Settings) -> None:
     """notify's webhook workers: `webhook_workers` loops sharing one HTTP client, woken by
     NOTIFY when work is queued, else at the next due attempt or the poll interval."""
     assert settings.database_url
