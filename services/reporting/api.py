@@ -11,7 +11,7 @@ import uuid
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Header, Path, Query, Request
-from fastapi.responses import Response
+from fastapi.responses import HTMLResponse, Response
 
 from services.runtime.deps import Pool, Reader, StaffCommand, Today
 
@@ -94,6 +94,20 @@ async def comparison(
     its county and the whole country (median, quartiles as Excel QUARTILE.INC, and where it
     stands), each year under the code valid that year unless harmonised."""
     return await handlers.comparison(pool, indicator_id, kommunenummer, year, harmonised_to)
+
+
+@router.get(
+    "/summary/{year}",
+    response_class=HTMLResponse,
+    tags=["statistics"],
+    responses={200: {"content": {"text/html": {"schema": {"type": "string"}}}}},
+)
+async def year_summary(
+    year: Annotated[int, Path(ge=1900, le=2100)], pool: Pool, clock: Today
+) -> HTMLResponse:
+    """The year's figures as a printable page in bokmål, with charts drawn on the server (SVG),
+    readable without JavaScript: for the consultation arrangement. Public (aggregates only)."""
+    return HTMLResponse(await handlers.year_summary(pool, year, clock.today()))
 
 
 # -- Statistics -------------------------------------------------------------------------------------------

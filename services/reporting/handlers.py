@@ -47,7 +47,7 @@ from services.runtime import outbox, tracing
 from services.runtime.problems import Problem, field_error
 from services.runtime.unit_of_work import UnitOfWork
 
-from . import comparisons, domain, indicator_statistics, jsonstat, reference, store
+from . import comparisons, domain, indicator_statistics, jsonstat, reference, store, summary
 from .schemas import (
     AttendanceOut,
     ComparisonOut,
@@ -462,6 +462,23 @@ async def comparison(
         harmonised_to,
     )
     return ComparisonOut.model_validate(found)
+
+
+async def year_summary(pool: asyncpg.Pool, year: int, today: date) -> str:
+    """The year's summary page (HTML, bokmål): the programme's figures and the indicators
+    against the year before."""
+    async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
+        facts = await store.facts(
+            conn, ["networks", "members", "decisions", "gatherings", "history"], reference.counties()
+        )
+        catalogue = await store.indicator_catalogue(conn)
+        indicators = [
+            summary.indicator_year(
+                indicator_fact(r), value_facts(await store.values_of(conn, r["indicator"])), year
+            )
+            for r in catalogue
+        ]
+    return summary.render(summary.figures(facts, year, today, indicators))
 
 
 # -- Statistics (public queries) ---------------------------------------------------------------------------
