@@ -462,11 +462,89 @@ def run_demo(data_dir: str) -> int:
                 reporting, outcome, _bearer(tokens("reader", None)), held=len(GATHERINGS)
             )
             await _show_reporting(reporting, report, urls["reporting"])
+            if "indicators" in urls:
+                async with httpx.AsyncClient(base_url=urls["indicators"], timeout=30) as indicators:
+                    await play_indicators(indicators, reporting, tokens)
             decided = len(outcome.events["DecisionRecorded"])
             await demo_notify.show_agency(agency, outcome.network_id, decided, len(GATHERINGS), print)
         return 0
 
     return asyncio.run(main())
+
+
+INDICATOR = "klimagassutslipp-per-innbygger"
+INDICATOR_VALUES = {  # tonnes CO2-equivalents per inhabitant: 2009 final, 2010 provisional
+    "1702": (6.12, 5.84),
+    "1724": (9.41, 9.02),
+    "1736": (12.30, 11.75),
+    "1729": (7.24, 6.93),
+    "1719": (5.51, 5.60),
+}
+
+
+async def play_indicators(
+    indicators: httpx.AsyncClient,
+    reporting: httpx.AsyncClient,
+    tokens: Tokens,
+    say: Callable[[str], None] = print,
+    compare: str = "1702",
+) -> dict[str, Any]:
+    """Step 5: each municipality reports its greenhouse gas emissions per inhabitant for 2009
+    (final) and 2010 (preliminary) through the indicators service (IndicatorReported); reporting
+    compares Steinkjer's 2010 value with its own 2009, its network, its county and the country."""
+    years = (SCENARIO_DAY.year - 1, SCENARIO_DAY.year)
+    deadline = time.monotonic() + 60
+    for kommune, values in INDICATOR_VALUES.items():
+        own = _bearer(tokens("municipality", kommune))
+        for year, value, status in zip(years, values, ("final", "preliminary"), strict=True):
+            body = {"indicator": INDICATOR, "year": year, "status": status, "value": value}
+            while True:
+                answer = await indicators.post(f"/municipalities/{kommune}/values", json=body, headers=own)
+                if answer.status_code != 503 or time.monotonic() > deadline:
+                    break
+                await asyncio.sleep(0.5)  # the municipality codes are still on their way from the registry
+            if answer.status_code != 200 and answer.status_code != 201:
+                raise RuntimeError(f"report {kommune} {year}: {answer.status_code} {answer.text}")
+    say(
+        f"5. {len(INDICATOR_VALUES)} municipalities reported greenhouse gas emissions per inhabitant "
+        f"({INDICATOR}) for {years[0]} (final) and {years[1]} (preliminary): IndicatorReported"
+    )
+    reader = _bearer(tokens("reader", None))
+    path = f"/indicators/{INDICATOR}/comparisons/{compare}?year={years[1]}"
+    comparison: dict[str, Any] = {}
+    while time.monotonic() < deadline:
+        answer = await reporting.get(path, headers=reader)
+        if answer.status_code == 200:
+            comparison = answer.json()
+            country = next(g for g in comparison["groups"] if g["kind"] == "country")
+            if country["count"] >= len(INDICATOR_VALUES) and len(comparison["own_years"]) >= 2:
+                break
+        await asyncio.sleep(0.3)
+    else:
+        say("   Reporting did not show the values within 60 s.")
+        return comparison
+    unit = comparison["indicator"]["unit"]
+    value = comparison["value"]
+    say(
+        f"   {comparison['name']} ({comparison['kommunenummer']}) {years[1]}: {value['value']} {unit}"
+        f"{' (preliminary)' if value['provisional'] else ''}; own years: "
+        + ", ".join(f"{o['year']} {o['value']}" for o in comparison["own_years"])
+    )
+    for g in comparison["groups"]:
+        where = g["standing"]
+        if g["median"] is None:
+            say(f"   {g['label']}: no values yet")
+            continue
+        say(
+            f"   {g['label']}: {g['count']} of {g['members']} with a value, median {g['median']:.2f}, "
+            f"quartiles {g['q1']:.2f} and {g['q3']:.2f}"
+            + (f"; rank {where['rank']} of {where['of']} (lower is better): {where['text']}" if where else "")
+        )
+    say(
+        f"   Fetch it: {reporting.base_url}{path.lstrip('/')} (reader token); the dataset, public: "
+        f"{reporting.base_url}statistics/indicator-{INDICATOR}"
+    )
+    return comparison
 
 
 async def _municipalities(registry: httpx.AsyncClient, staff: dict[str, str]) -> None:
