@@ -537,9 +537,9 @@ async def dataset(
 
 async def statistics_collection(pool: asyncpg.Pool, base: str, now: datetime) -> dict[str, Any]:
     """Every dataset, linked by href (JSON-stat 2.0 collection): the programme's, then one per
-    indicator in the catalogue."""
+    indicator in the catalogue that has values (an empty cube is no table to read)."""
     async with pool.acquire() as conn:
-        catalogue = await store.indicator_catalogue(conn)
+        catalogue = await store.indicator_catalogue(conn, with_values=True)
     return jsonstat.collection(
         "Livskraftige kommuner: nasjonal statistikk",
         f"{base}statistics",

@@ -324,8 +324,14 @@ async def indicator_values(conn: asyncpg.Connection, rows: Sequence[Row]) -> Non
     )
 
 
-async def indicator_catalogue(conn: asyncpg.Connection) -> list[asyncpg.Record]:
-    return await conn.fetch("SELECT * FROM indicators ORDER BY theme, indicator")  # type: ignore[no-any-return]
+async def indicator_catalogue(conn: asyncpg.Connection, *, with_values: bool = False) -> list[asyncpg.Record]:
+    """The catalogue; `with_values`: only indicators some municipality has reported."""
+    return await conn.fetch(  # type: ignore[no-any-return]
+        """SELECT * FROM indicators i
+           WHERE NOT $1 OR EXISTS (SELECT 1 FROM indicator_values v WHERE v.indicator = i.indicator)
+           ORDER BY theme, indicator""",
+        with_values,
+    )
 
 
 async def indicator(conn: asyncpg.Connection, indicator_id: str) -> asyncpg.Record | None:

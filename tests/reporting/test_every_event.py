@@ -14,6 +14,8 @@ from livskraft_contracts import (
     ALL_EVENTS,
     CloudEvent,
     ContactAssigned,
+    IndicatorDefined,
+    IndicatorReported,
     MunicipalityChanged,
     MunicipalityRegistered,
     ParticipantRegistered,
@@ -24,6 +26,7 @@ from services.reporting.app import SPEC
 from services.runtime import db
 from services.runtime.problems import Problem
 from tests.reporting.events import network_story
+from tests.reporting.indicator_events import indicator_story
 
 
 @pytest.fixture
@@ -71,12 +74,18 @@ def _history() -> list[CloudEvent]:
 
 def test_reporting_consumes_every_event_type_of_the_registry_and_gatherings():
     expected = {e for e in ALL_EVENTS if e.service in ("registry", "gatherings")}
+    expected |= {IndicatorDefined, IndicatorReported}  # from the indicators service
     assert set(SPEC.consumes.event_types) == expected
     assert {e.event_name() for e in SPEC.produces} == {"StatisticsPublished"}
 
 
 async def test_a_story_of_every_event_type_projects_whatever_the_order_and_batching(pool):
-    events = network_story("Alle hendelser") + network_story("Lukket", closed="completed") + _history()
+    events = (
+        network_story("Alle hendelser")
+        + network_story("Lukket", closed="completed")
+        + _history()
+        + indicator_story()
+    )
     await _apply(pool, [events])
     in_order = await _tables(pool)
     assert all(in_order[t] for t in store.PROJECTION_TABLES), "every table gets rows"
