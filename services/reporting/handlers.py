@@ -471,13 +471,14 @@ async def year_summary(pool: asyncpg.Pool, year: int, today: date) -> str:
         facts = await store.facts(
             conn, ["networks", "members", "decisions", "gatherings", "history"], reference.counties()
         )
-        catalogue = await store.indicator_catalogue(conn)
-        indicators = [
+        catalogue = await store.indicator_catalogue(conn, with_values=True)
+        found = [
             summary.indicator_year(
                 indicator_fact(r), value_facts(await store.values_of(conn, r["indicator"])), year
             )
             for r in catalogue
         ]
+        indicators = [i for i in found if i.count or i.count_before]  # reported in the year or the one before
     return summary.render(summary.figures(facts, year, today, indicators))
 
 

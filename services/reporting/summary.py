@@ -214,7 +214,7 @@ def render(s: Summary) -> str:
     )
     parts.append(f"<h2>Indikatorer: {year} mot {before}</h2>")
     if not s.indicators:
-        parts.append("<p>Ingen indikatorer i katalogen ennå.</p>")
+        parts.append(f"<p>Ingen indikatorverdier rapportert for {before} eller {year}.</p>")
     for i, ind in enumerate(s.indicators):
         f = ind.indicator
         parts.append(f"<h3>{escape(f.label)}</h3>")
