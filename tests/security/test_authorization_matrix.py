@@ -110,6 +110,8 @@ MATRIX: dict[str, dict[tuple[str, str], Allowed]] = {
     "reporting": {
         ("GET", "/reports/networks"): READERS,
         ("GET", "/reports/networks/{network_id}"): READERS,
+        ("GET", "/indicators/{indicator_id}/comparisons/{kommunenummer}"): READERS,
+        ("GET", "/summary/{year}"): ANYONE,  # aggregates only
         ("GET", "/statistics"): ANYONE,
         ("GET", "/statistics/{dataset_id}"): ANYONE,
         ("GET", "/statistics/{dataset_id}/versions"): ANYONE,
@@ -237,11 +239,15 @@ PARAMETERS = {
     "kommunenummer": KOMMUNE,
     "fylkesnummer": "17",
     "indicator": "nye-boliger-i-sentrum",
+    "indicator_id": "nye-boliger-i-sentrum",
     "year": "2009",
     "dataset_id": "networks-per-theme",
     "version": "1",
 }
-QUERIES = {("GET", "/enrolments"): {"kommunenummer": KOMMUNE}}
+QUERIES = {
+    ("GET", "/enrolments"): {"kommunenummer": KOMMUNE},
+    ("GET", "/indicators/{indicator_id}/comparisons/{kommunenummer}"): {"year": "2009"},
+}
 BODIES: dict[tuple[str, str], Any] = {
     ("POST", "/networks"): SEED_NETWORK,
     ("POST", "/networks/{network_id}/close"): {"reason": "cancelled"},
