@@ -150,6 +150,16 @@ async def world(start_service, new_database, token, data_dir) -> World:
         await world.registry_command("/enrolments", {"kommunenummer": kommune})
     await world.until_members(dict.fromkeys(MEMBERS, "submitted"))
 
+    async def network_known() -> bool:  # NetworkCreated comes on its own topic, maybe after the members
+        return (
+            await world.count(
+                f"SELECT count(*) FROM networks WHERE network_id = '{world.network_id}' AND name IS NOT NULL"
+            )
+            == 1
+        )
+
+    await eventually(network_known)
+
     async def codes_known() -> bool:
         sql = (
             "SELECT count(DISTINCT kommunenummer) FROM municipalities WHERE kommunenummer IN ('1702', '5006')"
