@@ -418,8 +418,11 @@ async def test_the_apis_answer_fuzzed_requests_without_5xx_and_with_problem_deta
     staff = {"Authorization": f"Bearer {token('staff')}"}
     steinkjer = {"Authorization": f"Bearer {token('municipality', kommune=KOMMUNE)}"}
     reader = {"Authorization": f"Bearer {token('reader')}"}
-    registry, reporting = await asyncio.gather(services("registry"), services("reporting"))
+    registry, reporting, indicators = await asyncio.gather(
+        services("registry"), services("reporting"), services("indicators")
+    )
     registry_schema, reporting_schema = load_schema(registry.url), load_schema(reporting.url)
+    indicators_schema = load_schema(indicators.url)
     imported = await import_municipalities(registry.url, staff)
 
     def refused(operation: schemathesis.APIOperation) -> list[tuple[int, dict[str, str]]]:
@@ -461,6 +464,17 @@ async def test_the_apis_answer_fuzzed_requests_without_5xx_and_with_problem_deta
         refused=refused,
         coverage=True,
     )
+
+    in_catalogue = [{**s, "indicator": "klimagassutslipp-per-innbygger"} for s in seeded]
+    for who, probes in ((staff, refused), (steinkjer, None)):
+        await asyncio.to_thread(
+            Fuzzer(indicators.url, findings).run,
+            indicators_schema,
+            who,
+            seeded=in_catalogue,
+            refused=probes,
+            coverage=who is staff,
+        )
 
     elapsed = time.monotonic() - started
     print(
