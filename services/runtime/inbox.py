@@ -44,6 +44,7 @@ TRANSIENT = (
     asyncpg.exceptions.OperatorInterventionError,  # admin shutdown, cannot connect now, query canceled
     asyncpg.exceptions.TransactionRollbackError,  # deadlock, serialization failure
     asyncpg.exceptions.InsufficientResourcesError,  # too many connections, disk full
+    asyncpg.exceptions.InternalClientError,  # a connection's protocol state lost with the connection
     KafkaError,
 )
 """Failures of the moment, not of the event: the batch is read again, never dead-lettered."""

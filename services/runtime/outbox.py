@@ -69,6 +69,13 @@ _FIRST_GAPS = """
     WHERE published_at IS NULL AND aggregate_id = ANY($1::text[]) AND NOT (position = ANY($2::bigint[]))
     GROUP BY aggregate_id
 """
+DATABASE_DOWN = (
+    OSError,
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+    asyncpg.exceptions.InternalClientError,  # "cannot switch to state": the connection went away
+)
+"""What the relay meets while the database restarts: it waits and tries again, never dies."""
 _MARK = "UPDATE outbox SET published_at = now(), attempts = attempts + 1 WHERE position = ANY($1)"
 _FAILED = "UPDATE outbox SET attempts = attempts + 1 WHERE position = ANY($1)"
 
@@ -162,9 +169,9 @@ class OutboxRelay:
                 try:
                     published = await self.relay_once()
                     failures = 0
-                except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                except DATABASE_DOWN as exc:
                     published, failures = 0, failures + 1
-                    log.warning("outbox relay: %s; retrying", exc)
+                    log.warning("outbox relay: %r; retrying", exc)
                 except Exception as exc:  # Kafka errors, time-outs: the batch rolled back; again
                     published, failures = 0, failures + 1
                     log.warning("outbox relay could not publish: %r; retrying", exc)
@@ -193,7 +200,7 @@ class OutboxRelay:
             conn = await asyncpg.connect(self._url)
             await conn.add_listener(CHANNEL, lambda *_: self._wake.set())
             return conn
-        except (OSError, asyncpg.PostgresError) as exc:
+        except DATABASE_DOWN as exc:
             log.warning("outbox relay cannot LISTEN (%s); polling only", exc)
             return None
 
@@ -203,7 +210,7 @@ class OutboxRelay:
         try:
             async with self._pool.acquire() as conn:
                 await conn.execute(_FAILED, self._claimed)
-        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+        except DATABASE_DOWN:
             pass
 
     async def _purge(self) -> None:
@@ -213,13 +220,13 @@ class OutboxRelay:
         try:
             await purge_published(self._pool)
             await purge_idempotency_keys(self._pool)
-        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        except DATABASE_DOWN as exc:
             log.warning("outbox purge failed: %s", exc)
 
     async def _observe_backlog(self) -> None:
         try:
             count, age = await self.backlog()
-        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+        except DATABASE_DOWN:
             return
         metrics.OUTBOX_BACKLOG.labels(self._service).set(count)
         metrics.OUTBOX_OLDEST_AGE.labels(self._service).set(age)

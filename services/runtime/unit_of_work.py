@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from dataclasses import dataclass
 from datetime import date, datetime
 from types import TracebackType
@@ -38,6 +39,8 @@ from .problems import Replayed, field_error
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 KEPT_HOURS = 24
+ACQUIRE_TIMEOUT_S = 10.0
+log = logging.getLogger(__name__)
 A = TypeVar("A", bound=BaseModel)
 
 
@@ -96,7 +99,8 @@ class UnitOfWork:
         return self._clock.now()
 
     async def __aenter__(self) -> UnitOfWork:
-        self._conn = await self._pool.acquire()
+        # A pool that cannot give a connection in time is a fault of the moment: 503, not a hang.
+        self._conn = await self._pool.acquire(timeout=ACQUIRE_TIMEOUT_S)
         try:
             transaction = self._conn.transaction()
             await transaction.start()
@@ -158,7 +162,14 @@ class UnitOfWork:
                 await (transaction.commit() if commit else transaction.rollback())
         finally:
             if conn is not None:
-                await self._pool.release(conn)
+                try:
+                    await self._pool.release(conn)
+                except Exception as exc:
+                    # After a commit the command is done, whatever befalls the connection now (the
+                    # database restarting as it is reset): answer it, don't turn it into an error.
+                    if not commit:
+                        raise
+                    log.warning("a connection could not be released after a commit: %r", exc)
 
 
 async def purge_idempotency_keys(pool: asyncpg.Pool) -> int:
