@@ -32,6 +32,10 @@ from .webhooks import Listener, policy
 
 log = logging.getLogger(__name__)
 BATCH = 20
+NAME_WAIT_S = 120.0
+"""How long an e-mail waits for its network's name (NetworkCreated travels on another topic, and a
+consumer catching up may reach it late): a letter a minute late beats one that says "nettverket"."""
+
 EMAILS = Counter("livskraft_notify_emails_total", "E-mail attempts by kind and outcome", ["kind", "outcome"])
 
 
@@ -108,11 +112,7 @@ async def _send_one(
     kind, audience = domain.EmailKind(row["kind"]), domain.Audience(row["audience"])
     kommune = row["kommunenummer"]
     status: int | None = None
-    if (
-        row["network_id"] is not None
-        and row["network_name"] is None
-        and row["age_s"] < settings.webhook_order_wait_s
-    ):
+    if row["network_id"] is not None and row["network_name"] is None and row["age_s"] < NAME_WAIT_S:
         # The network's NetworkCreated (another topic) has not reached notify yet: the e-mail
         # waits a moment for the name rather than going out with "nettverket".
         await store.email_postponed(conn, row["id"], 0.5)
