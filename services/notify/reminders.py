@@ -17,6 +17,7 @@ import uuid
 from datetime import date, timedelta
 
 import asyncpg
+from prometheus_client import Gauge
 from starlette.datastructures import State
 
 from services.runtime.settings import Settings
@@ -24,6 +25,10 @@ from services.runtime.settings import Settings
 from . import domain, store
 
 log = logging.getLogger(__name__)
+OVERDUE = Gauge(
+    "livskraft_notify_reminders_overdue",
+    "Reminders due before today whose e-mail has not been sent (municipalities may miss the deadline)",
+)
 
 
 async def queue_due(pool: asyncpg.Pool, today: date) -> int:
@@ -79,6 +84,8 @@ async def reminder_calendar(state: State, settings: Settings) -> None:
         if today != checked_day or time.monotonic() - checked_at >= settings.reminder_interval_s:
             try:
                 await queue_due(pool, today)
+                async with pool.acquire() as conn:
+                    OVERDUE.set(await store.overdue_reminders(conn, today))
                 checked_day, checked_at = today, time.monotonic()
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
                 log.warning("reminders: %r; trying again", exc)

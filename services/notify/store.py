@@ -704,6 +704,16 @@ async def reminder_candidates(conn: asyncpg.Connection, today: date, horizon_day
     return rows
 
 
+async def overdue_reminders(conn: asyncpg.Connection, today: date) -> int:
+    """Reminders due before `today` whose e-mail has not gone out (for the operators' alert)."""
+    count = await conn.fetchval(
+        """SELECT count(*) FROM reminders r JOIN emails e ON e.id = r.email_id
+           WHERE r.due_on < $1 AND e.state <> 'sent'""",
+        today,
+    )
+    return int(count)
+
+
 async def claim_reminder(
     conn: asyncpg.Connection,
     network_id: uuid.UUID,
