@@ -10,6 +10,7 @@ in ASGI application") because it raises again after answering; nothing reaches i
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
@@ -123,11 +124,21 @@ def unavailable() -> Problem:
     )
 
 
+class ProblemResponse(JSONResponse):
+    """problem+json written in ASCII (JSON escapes): a refusal that quotes the input back stays
+    answerable whatever the input held, a lone surrogate included (UTF-8 cannot carry one)."""
+
+    media_type = PROBLEM_JSON
+
+    def render(self, content: Any) -> bytes:
+        return json.dumps(content, ensure_ascii=True, separators=(",", ":")).encode("ascii")
+
+
 def _response(problem: Problem, request: Request) -> JSONResponse:
     headers = dict(problem.headers or {})
     if problem.status == 503:
         headers.setdefault("Retry-After", str(RETRY_AFTER_S))
-    return JSONResponse(
+    return ProblemResponse(
         problem.body(request.url.path),
         status_code=problem.status,
         media_type=PROBLEM_JSON,
