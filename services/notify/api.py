@@ -19,9 +19,9 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Path, Query, Request
 
 from services.runtime.auth import SUBSCRIBER, Principal, require
-from services.runtime.deps import Pool, Reader, Staff, StaffCommand, Today, _idempotency_key
+from services.runtime.deps import Idempotency, Pool, Reader, Staff, StaffCommand, Today
 from services.runtime.problems import Problem
-from services.runtime.unit_of_work import IdempotencyKey, UnitOfWork
+from services.runtime.unit_of_work import UnitOfWork
 
 from . import handlers
 from .schemas import (
@@ -65,7 +65,7 @@ def _command(check: Callable[[Principal], None]) -> Callable[..., Awaitable[Unit
         pool: Pool,
         clock: Today,
         principal: Anyone,
-        idempotency: Annotated[IdempotencyKey | None, Depends(_idempotency_key)],
+        idempotency: Idempotency,
     ) -> UnitOfWork:
         check(principal)
         return UnitOfWork(pool, clock, principal, idempotency)

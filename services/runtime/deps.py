@@ -47,18 +47,19 @@ Today = Annotated[Clock, Depends(_clock)]
 Staff = Annotated[Principal, Depends(require(ADMIN))]
 Writer = Annotated[Principal, Depends(require(WRITE))]
 Reader = Annotated[Principal, Depends(require(READ))]
-_Idempotency = Annotated[IdempotencyKey | None, Depends(_idempotency_key)]
+Idempotency = Annotated[IdempotencyKey | None, Depends(_idempotency_key)]
+"""The request's `Idempotency-Key`, for a service that builds a unit of work for roles of its own."""
 
 # One function per scope, not a closure over it: FastAPI reads these (string) annotations in the
 # module's globals, where a closure's variable is not found and the caller would become a body field.
 
 
-async def _staff_command(pool: Pool, clock: Today, principal: Staff, idempotency: _Idempotency) -> UnitOfWork:
+async def _staff_command(pool: Pool, clock: Today, principal: Staff, idempotency: Idempotency) -> UnitOfWork:
     return UnitOfWork(pool, clock, principal, idempotency)
 
 
 async def _writer_command(
-    pool: Pool, clock: Today, principal: Writer, idempotency: _Idempotency
+    pool: Pool, clock: Today, principal: Writer, idempotency: Idempotency
 ) -> UnitOfWork:
     return UnitOfWork(pool, clock, principal, idempotency)
 
