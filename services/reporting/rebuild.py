@@ -51,7 +51,7 @@ from pydantic import ValidationError
 
 from services.runtime import db
 from services.runtime.events import EventHandlers
-from services.runtime.inbox import TRANSIENT
+from services.runtime.faults import is_transient
 from services.runtime.settings import Settings
 
 from . import store
@@ -302,9 +302,9 @@ class Part:
         fresh.sort(key=lambda pair: pair[1].type)
         try:
             applied, dead = await self._apply_once(fresh, batch.dead, savepoints=False)
-        except TRANSIENT:
-            raise
-        except Exception:
+        except Exception as exc:
+            if is_transient(exc):  # the database or broker, not the event: read it again
+                raise
             log.info("rebuild: a handler failed; applying that batch one by one")
             applied, dead = await self._apply_once(fresh, batch.dead, savepoints=True)
         self._seen.update(event.id for _, event in applied)
@@ -330,9 +330,9 @@ class Part:
                         async with conn.transaction():
                             await self.handlers.apply(conn, [event])
                         applied.append((record, event))
-                    except TRANSIENT:
-                        raise
                     except Exception as exc:
+                        if is_transient(exc):  # the database or broker, not the event: read it again
+                            raise
                         dead.append(DeadLetter(record, f"handler failed: {exc!r}"))
             await conn.copy_records_to_table(
                 "inbox",

@@ -48,7 +48,8 @@ from faststream.security import BaseSecurity
 from prometheus_client import REGISTRY
 
 from . import metrics
-from .inbox import TRANSIENT, Batch, Inbox
+from .faults import is_transient
+from .inbox import Batch, Inbox
 from .settings import Settings
 
 log = logging.getLogger(__name__)
@@ -110,7 +111,7 @@ class Subscription:
             await self.inbox.process(batch)
         except Exception as exc:
             self._failures += 1
-            if isinstance(exc, TRANSIENT):
+            if is_transient(exc):
                 log.warning("consumer %s: %r; will read the batch again", self.inbox.name, exc)
             else:
                 log.exception("consumer %s: unexpected failure; will read the batch again", self.inbox.name)

@@ -11,8 +11,8 @@ For each batch of Kafka records (handed over by the FastStream subscriber in `co
 
 If applying one event raises, the batch is applied again event by event, each in a savepoint, and
 the event that fails is dead-lettered alone (events fail independently); it leaves no inbox row, so
-a replay of its dead letter applies it. A failure of the moment (`TRANSIENT`: the database or the
-broker unreachable) is raised instead: the caller reads the batch again once they are back.
+a replay of its dead letter applies it. A failure of the moment (`faults.is_transient`: the database or
+the broker unreachable) is raised instead: the caller reads the batch again once they are back.
 
 Nothing here knows how records arrive; `consumer.py` runs it as a FastStream batch subscriber.
 """
@@ -28,26 +28,13 @@ from typing import Any
 
 import asyncpg
 from aiokafka import AIOKafkaProducer, ConsumerRecord
-from aiokafka.errors import KafkaError
 from livskraft_contracts import DEAD_LETTER_TOPIC, CloudEvent, Event, UnreadableEvent, from_kafka
 
 from . import metrics
 from .events import EventHandlers
+from .faults import is_transient
 
 log = logging.getLogger(__name__)
-
-TRANSIENT = (
-    OSError,
-    TimeoutError,
-    asyncpg.InterfaceError,
-    asyncpg.PostgresConnectionError,
-    asyncpg.exceptions.OperatorInterventionError,  # admin shutdown, cannot connect now, query canceled
-    asyncpg.exceptions.TransactionRollbackError,  # deadlock, serialization failure
-    asyncpg.exceptions.InsufficientResourcesError,  # too many connections, disk full
-    asyncpg.exceptions.InternalClientError,  # a connection's protocol state lost with the connection
-    KafkaError,
-)
-"""Failures of the moment, not of the event: the batch is read again, never dead-lettered."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,9 +119,9 @@ class Inbox:
         dead = list(batch.dead)
         try:
             applied = await self._apply(batch.events, dead, savepoints=False)
-        except TRANSIENT:
-            raise
-        except Exception:
+        except Exception as exc:
+            if is_transient(exc):  # the database or broker, not the event: read it again
+                raise
             log.exception("consumer %s: a handler failed; applying one by one", self.name)
             dead = list(batch.dead)
             applied = await self._apply(batch.events, dead, savepoints=True)
@@ -186,9 +173,9 @@ class Inbox:
                         async with conn.transaction():
                             await self._handlers.apply(conn, [event])
                         applied.add(event.id)
-                    except TRANSIENT:
-                        raise
                     except Exception as exc:
+                        if is_transient(exc):  # the database or broker, not the event: read it again
+                            raise
                         dead.append(DeadLetter(record, f"handler failed: {exc!r}"))
                         # Not applied, so not in the inbox: a replay of the dead letter applies it.
                         await conn.execute(
