@@ -38,6 +38,8 @@ from livskraft_contracts import (
     Theme,
 )
 
+from services.runtime.refusals import Refused as Refused  # domain.Refused: one definition for every service
+
 OSLO = ZoneInfo("Europe/Oslo")
 LONGEST = timedelta(days=14)
 """A gathering lasts at most this long (most last a day, some two or three)."""
@@ -45,14 +47,6 @@ MUNICIPALITY_CATEGORIES = frozenset(
     {RoleCategory.POLITICIAN, RoleCategory.MANAGEMENT, RoleCategory.DEPARTMENT}
 )
 """What a municipality's contact registers; resources (RoleCategory.RESOURCE) are the planners'."""
-
-
-class Refused(Exception):
-    """A command the rules refuse. `status` 422: the input is wrong; 409: the state forbids it."""
-
-    def __init__(self, field: str, message: str, status: int = 422) -> None:
-        super().__init__(f"{field}: {message}")
-        self.field, self.message, self.status = field, message, status
 
 
 class Status(StrEnum):

@@ -20,10 +20,9 @@ Who may do what:
 
 from __future__ import annotations
 
-import functools
 import secrets
 import uuid
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import date
 from typing import Any, ParamSpec, TypeVar
 
@@ -41,6 +40,7 @@ from livskraft_contracts import (
 
 from services.runtime.auth import Principal, ensure_can_act_for
 from services.runtime.problems import Problem, field_error
+from services.runtime.refusals import command
 from services.runtime.schemas import Accepted
 from services.runtime.unit_of_work import UnitOfWork
 
@@ -71,22 +71,6 @@ R = TypeVar("R")
 
 FeedUrl = Callable[[uuid.UUID | None, str | None, str], str]
 """(network_id, kommunenummer, secret) -> the feed's secret address."""
-
-
-def command(handler: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
-    """Answer a refusal of the rules as a problem naming its field: 409 "Refused" when the state
-    forbids the command, 422 when the input is wrong. The transaction is rolled back by then."""
-
-    @functools.wraps(handler)
-    async def run(*args: P.args, **kwargs: P.kwargs) -> R:
-        try:
-            return await handler(*args, **kwargs)
-        except domain.Refused as exc:
-            problem = field_error(exc.field, exc.message, exc.status)
-            problem.title = "Refused" if exc.status == 409 else problem.title
-            raise problem from None
-
-    return run
 
 
 def _forbidden(detail: str) -> Problem:

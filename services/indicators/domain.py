@@ -18,16 +18,10 @@ from datetime import date, timedelta
 
 from livskraft_contracts import IndicatorDefined, IndicatorStatus, MunicipalityRef
 
+from services.runtime.refusals import Refused as Refused  # domain.Refused: one definition for every service
+
 REPORTABLE = (IndicatorStatus.PRELIMINARY, IndicatorStatus.FINAL)
 """What a municipality reports: a value, preliminary or final. Missing is the absence of one."""
-
-
-class Refused(Exception):
-    """A command the rules refuse. `status` 422: the input is wrong; 409: the state forbids it."""
-
-    def __init__(self, field: str, message: str, status: int = 422) -> None:
-        super().__init__(f"{field}: {message}")
-        self.field, self.message, self.status = field, message, status
 
 
 # -- The catalogue --------------------------------------------------------------------------------

@@ -18,7 +18,7 @@ import asyncio
 import functools
 import json
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
@@ -44,6 +44,7 @@ from services.reference import population as ssb
 from services.runtime import tracing
 from services.runtime.auth import Principal, ensure_can_act_for
 from services.runtime.problems import Problem, field_error
+from services.runtime.refusals import command, problem_of
 from services.runtime.schemas import Accepted
 from services.runtime.settings import Settings
 from services.runtime.unit_of_work import Actor, UnitOfWork
@@ -72,26 +73,6 @@ SERVICE = Actor(subject="livskraft-indicators", role="system")
 """Who the audit log names for the catalogue the service loads itself when it starts."""
 SOURCE = "/livskraft/indicators"
 """The CloudEvents source of every event this service writes, IndicatorReported's included."""
-
-
-def command(handler: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
-    """Answer a refusal of the rules as a problem naming its field: 409 "Refused" when the state
-    forbids the command, 422 when the input is wrong. The transaction is rolled back by then."""
-
-    @functools.wraps(handler)
-    async def run(*args: P.args, **kwargs: P.kwargs) -> R:
-        try:
-            return await handler(*args, **kwargs)
-        except domain.Refused as exc:
-            raise refused(exc) from None
-
-    return run
-
-
-def refused(exc: domain.Refused) -> Problem:
-    problem = field_error(exc.field, exc.message, exc.status)
-    problem.title = "Refused" if exc.status == 409 else problem.title
-    return problem
 
 
 def wrap(events: Sequence[Any], first: int) -> list[CloudEvent[Any]]:
@@ -309,7 +290,7 @@ async def report_value(uow: UnitOfWork, kommunenummer: str, body: ValueIn) -> Va
         new = reporter.add(report)
         if reporter.problems:
             problem = reporter.problems[0]
-            raise refused(domain.Refused(problem["field"], problem["message"], int(problem["status"])))
+            raise problem_of(domain.Refused(problem["field"], problem["message"], int(problem["status"])))
         envelopes = await reporter.save(uow.actor, uow.now())
         revision = new or reporter.latest[(report.indicator, report.year)]
         return await uow.commit(

@@ -26,16 +26,9 @@ from urllib.parse import urlsplit
 
 from livskraft_contracts import ALL_EVENTS, CloudEvent, Event, FailureReason
 
+from services.runtime.refusals import Refused as Refused  # domain.Refused: one definition for every service
+
 # -- Refusals -------------------------------------------------------------------------------------
-
-
-class Refused(Exception):
-    """A command the rules refuse. `status` 422: the input is wrong; 409: the state forbids it;
-    403: the caller may not."""
-
-    def __init__(self, field: str, message: str, status: int = 422) -> None:
-        super().__init__(f"{field}: {message}")
-        self.field, self.message, self.status = field, message, status
 
 
 # -- Event types and grants -----------------------------------------------------------------------

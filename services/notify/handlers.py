@@ -13,7 +13,6 @@ Who may give a command is settled by the route; whose subscription it is, here.
 
 from __future__ import annotations
 
-import functools
 import secrets
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
@@ -38,7 +37,8 @@ from livskraft_contracts import (
 from livskraft_contracts.gatherings import GatheringPlan
 
 from services.runtime.auth import Principal
-from services.runtime.problems import Problem, field_error
+from services.runtime.problems import Problem
+from services.runtime.refusals import command
 from services.runtime.unit_of_work import UnitOfWork
 
 from . import domain, store
@@ -57,21 +57,6 @@ from .schemas import (
 
 P = ParamSpec("P")
 R = TypeVar("R")
-
-
-def command(handler: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
-    """Answer a refusal of the rules as a problem naming its field (the transaction is rolled back)."""
-
-    @functools.wraps(handler)
-    async def run(*args: P.args, **kwargs: P.kwargs) -> R:
-        try:
-            return await handler(*args, **kwargs)
-        except domain.Refused as exc:
-            problem = field_error(exc.field, exc.message, exc.status)
-            problem.title = {409: "Refused", 403: "Forbidden"}.get(exc.status, problem.title)
-            raise problem from None
-
-    return run
 
 
 def _not_found(what: str, key: object) -> Problem:

@@ -40,13 +40,7 @@ from livskraft_contracts import (
 )
 from pydantic import ValidationError
 
-
-class Refused(Exception):
-    """A command the rules refuse. `status` 422: the input is wrong; 409: the state forbids it."""
-
-    def __init__(self, field: str, message: str, status: int = 422) -> None:
-        super().__init__(f"{field}: {message}")
-        self.field, self.message, self.status = field, message, status
+from services.runtime.refusals import Refused as Refused  # domain.Refused: one definition for every service
 
 
 class NetworkState(StrEnum):

@@ -11,9 +11,7 @@ handler runs, by the route (services/registry/api.py).
 
 from __future__ import annotations
 
-import functools
 import uuid
-from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
 from datetime import date
 from typing import ParamSpec, TypeVar
@@ -22,7 +20,8 @@ import asyncpg
 from livskraft_contracts import ClosureReason, MunicipalityRef
 
 from services.runtime.auth import Principal
-from services.runtime.problems import Problem, field_error
+from services.runtime.problems import Problem
+from services.runtime.refusals import command
 from services.runtime.schemas import Accepted
 from services.runtime.unit_of_work import UnitOfWork
 
@@ -43,22 +42,6 @@ from .schemas import (
 
 P = ParamSpec("P")
 R = TypeVar("R")
-
-
-def command(handler: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
-    """Answer a refusal of the rules as a problem naming its field: 409 "Refused" when the state
-    forbids the command, 422 when the input is wrong. The transaction is rolled back by then."""
-
-    @functools.wraps(handler)
-    async def run(*args: P.args, **kwargs: P.kwargs) -> R:
-        try:
-            return await handler(*args, **kwargs)
-        except domain.Refused as exc:
-            problem = field_error(exc.field, exc.message, exc.status)
-            problem.title = "Refused" if exc.status == 409 else problem.title
-            raise problem from None
-
-    return run
 
 
 # -- Commands -------------------------------------------------------------------------------------

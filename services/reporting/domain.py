@@ -33,17 +33,11 @@ from livskraft_contracts import (
     Theme,
 )
 
+from services.runtime.refusals import Refused as Refused  # domain.Refused: one definition for every service
+
 from .jsonstat import NOT_APPLICABLE, PROVISIONAL, Cell, Cube, Dimension, Unit
 
 E = TypeVar("E", bound=Event)
-
-
-class Refused(ValueError):
-    """A request the rules refuse, naming the field at fault."""
-
-    def __init__(self, field: str, message: str, status: int = 422) -> None:
-        super().__init__(message)
-        self.field, self.message, self.status = field, message, status
 
 
 # -- Folding events into rows ----------------------------------------------------------------------

@@ -45,6 +45,7 @@ from livskraft_contracts import (
 from services.reference.population import population
 from services.runtime import outbox, tracing
 from services.runtime.problems import Problem, field_error
+from services.runtime.refusals import problem_of
 from services.runtime.unit_of_work import UnitOfWork
 
 from . import comparisons, domain, indicator_statistics, jsonstat, reference, store, summary
@@ -485,12 +486,6 @@ async def year_summary(pool: asyncpg.Pool, year: int, today: date) -> str:
 # -- Statistics (public queries) ---------------------------------------------------------------------------
 
 
-def _refused(exc: domain.Refused) -> Problem:
-    if exc.status == 404:
-        return Problem(404, "Not Found", exc.message)
-    return field_error(exc.field, exc.message, exc.status)
-
-
 def dataset_options(
     dataset_id: str, today: date, first_year: int | None, last_year: int | None, harmonised_to: int | None
 ) -> tuple[domain.DatasetDefinition, domain.Options]:
@@ -498,7 +493,7 @@ def dataset_options(
         definition = domain.definition(dataset_id)
         return definition, domain.options(today, first_year, last_year, harmonised_to, geo=definition.geo)
     except domain.Refused as exc:
-        raise _refused(exc) from None
+        raise problem_of(exc) from None
 
 
 async def _build(
@@ -580,7 +575,7 @@ async def statistic(
     try:
         options = domain.options(today, first_year, last_year, harmonised_to, geo=True)
     except domain.Refused as exc:
-        raise _refused(exc) from None
+        raise problem_of(exc) from None
     async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
         entry = await store.indicator(conn, indicator_id)
         if entry is None:
@@ -599,7 +594,7 @@ async def statistic(
             population,
         )
     except domain.Refused as exc:
-        raise _refused(exc) from None
+        raise problem_of(exc) from None
     updated = max([entry["defined_at"], *(r["reported_at"] for r in rows)])
     return jsonstat.dataset(
         cube, href=href, source=f"{SOURCE}; {entry['source']}", updated=updated, csv_href=_with_csv(href)
@@ -621,7 +616,7 @@ async def versions_collection(
     try:
         definition = domain.definition(dataset_id)
     except domain.Refused as exc:
-        raise _refused(exc) from None
+        raise problem_of(exc) from None
     async with pool.acquire() as conn:
         rows = await store.published_versions(conn, dataset_id)
     return jsonstat.collection(
@@ -652,7 +647,7 @@ async def publish(uow: UnitOfWork, dataset_id: str, body: PublishIn, base: str) 
             uow.today, body.period_start, body.period_end, body.harmonised_to, geo=definition.geo
         )
     except domain.Refused as exc:
-        raise _refused(exc) from None
+        raise problem_of(exc) from None
     async with uow:
         version = domain.next_version(await store.lock_dataset(uow.conn, dataset_id))
         href = f"{base}statistics/{dataset_id}/versions/{version}"

@@ -59,7 +59,8 @@ async def test_the_summary_has_the_years_figures_and_is_valid_html_with_accessib
     assert answer.status_code == 200, answer.text
     assert answer.headers["content-type"].startswith("text/html")
     page = answer.text
-    # Two networks in 2016 (no other test's networks run in 2016) (three municipalities each, the third withdraws; 5001 is in both).
+    # Two networks in 2016 (no other test's networks run in 2016), three municipalities each;
+    # the third withdraws, and 5001 is in both.
     assert row("Kommunenettverk i gang", "2") in page
     assert row("Kommuner som deltar", "4") in page
     assert row("Politiske vedtak om å delta", "6") in page

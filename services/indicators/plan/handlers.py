@@ -27,11 +27,12 @@ from livskraft_contracts import (
 
 from services.runtime.auth import ensure_can_act_for
 from services.runtime.problems import Problem
+from services.runtime.refusals import command
 from services.runtime.unit_of_work import UnitOfWork
 
 from .. import store as indicator_store
 from ..domain import Indicator
-from ..handlers import command, wrap
+from ..handlers import wrap
 from . import domain, store
 from .schemas import (
     AssessmentIn,
