@@ -302,10 +302,21 @@ def register(
     kommunenummer: str,
     lines: Sequence[Registration],
     today: date,
+    *,
+    planner: bool,
 ) -> list[tuple[uuid.UUID, Registration, str | None]]:
     """Register a member municipality's participants, within the capacity and on or before the
-    registration deadline. Returns one (person id, line, name or None) per participant; the
+    registration deadline, one line per role category; resource environments only by the planners
+    (`planner`). Returns one (person id, line, name or None) per participant; the
     ParticipantRegistered events come from `participant_events`."""
+    seen: set[RoleCategory] = set()
+    for i, line in enumerate(lines):
+        field = f"participants.{i}.role_category"
+        if not planner and line.role_category not in MUNICIPALITY_CATEGORIES:
+            raise Refused(field, "resource environments are registered by the planners", 403)
+        if line.role_category in seen:
+            raise Refused(field, "occurs twice; give one line per category")
+        seen.add(line.role_category)
     _require_planned(gathering)
     _require_open(network)
     if today > gathering.plan.registration_deadline:

@@ -35,7 +35,6 @@ from livskraft_contracts import (
     MunicipalityInvited,
     NetworkClosed,
     NetworkCreated,
-    RoleCategory,
 )
 
 from services.runtime.auth import Principal, ensure_can_act_for
@@ -201,22 +200,12 @@ async def register(uow: UnitOfWork, gathering_id: uuid.UUID, body: RegistrationI
     id. Names, when given, stay in this service's database."""
     async with uow:
         gathering = await _locked(uow, gathering_id)
-        if not uow.principal.can_plan_for(gathering.network_id):
+        planner = uow.principal.can_plan_for(gathering.network_id)
+        if not planner:
             ensure_can_act_for(uow.principal, body.kommunenummer)
-            for i, line in enumerate(body.participants):
-                if line.role_category is RoleCategory.RESOURCE:
-                    detail = "resource environments are registered by the planners"
-                    raise Problem(403, "Forbidden", f"participants.{i}.role_category: {detail}")
-        seen: set[RoleCategory] = set()
-        for i, line in enumerate(body.participants):
-            if line.role_category in seen:
-                raise field_error(
-                    f"participants.{i}.role_category", "occurs twice; give one line per category"
-                )
-            seen.add(line.role_category)
         network = await _network(uow.conn, gathering.network_id)
         lines = [domain.Registration(p.role_category, p.count, tuple(p.names)) for p in body.participants]
-        people = domain.register(network, gathering, body.kommunenummer, lines, uow.today)
+        people = domain.register(network, gathering, body.kommunenummer, lines, uow.today, planner=planner)
         municipality = network.members[body.kommunenummer]
         events = domain.participant_events(gathering, municipality, people)
         envelopes = await store.commit_events(uow.conn, gathering, events, uow.actor, uow.now())
