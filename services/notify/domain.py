@@ -384,10 +384,6 @@ AUDIENCE: dict[EmailKind, Audience] = {
     EmailKind.REMINDER: Audience.MAIN_CONTACTS_OR_MAILBOX,
 }
 
-GATHERING_KINDS = frozenset(
-    {EmailKind.GATHERING_SCHEDULED, EmailKind.GATHERING_RESCHEDULED, EmailKind.GATHERING_CANCELLED}
-)
-
 
 def recipients(audience: Audience, mailbox: str | None, main_contacts: Sequence[str]) -> list[str]:
     """The addresses an e-mail goes to, each once, in a stable order."""

@@ -1,6 +1,7 @@
-"""The reporting service: projections of every event the registry and gatherings publish, network
-reports, and the national statistics (JSON-stat 2.0) made from them; rebuildable from the topics
-(`livskraft reporting rebuild`, services/reporting/rebuild.py)."""
+"""The reporting service: projections of every event the registry, gatherings and indicators
+publish, network reports, indicator comparisons, the yearly summary and the national statistics
+(JSON-stat 2.0) made from them; rebuildable from the topics (`livskraft reporting rebuild`,
+services/reporting/rebuild.py)."""
 
 from __future__ import annotations
 

@@ -194,11 +194,14 @@ async def settle(system: System, load: Load, timeout: float = SETTLE_S) -> float
         while time.monotonic() - started < timeout:
             try:
                 if await settled():
-                    break
+                    return time.monotonic() - started
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
                 pass
             await asyncio.sleep(0.5)
-    return time.monotonic() - started
+    raise AssertionError(
+        f"the system did not settle within {timeout} s: an outbox not drained, events answered but not "
+        "applied by reporting, or webhook deliveries still pending"
+    )
 
 
 async def verify(system: System, load: Load, chaos: Chaos, receiver: WebhookReceiver) -> Figures:
