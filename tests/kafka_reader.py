@@ -16,7 +16,14 @@ async def read_records(
     timeout: float = 20.0,
 ) -> list[ConsumerRecord]:
     """All records of `topic` seen until `until(records)` holds; fail at the deadline."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, fetch_max_wait_ms=10)
+    # earliest: the mock cluster drops a partition's oldest data past 5 MiB, and an offset that is
+    # gone must restart from the oldest kept, not jump to the end.
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap,
+        enable_auto_commit=False,
+        fetch_max_wait_ms=10,
+        auto_offset_reset="earliest",
+    )
     await consumer.start()
     try:
         partitions = consumer.partitions_for_topic(topic) or set()

@@ -99,6 +99,13 @@ async def test_two_replicas_send_each_reminder_once_and_a_later_one_sends_none_a
                 "SELECT count(*) = 2 FROM main_contacts WHERE network_id = $1", uuid.UUID(network)
             )
         )
+        # and the network's deadline: NetworkCreated comes on its own topic, maybe after the rest.
+        await eventually(
+            lambda: conn.fetchval(
+                "SELECT enrolment_deadline IS NOT NULL FROM networks WHERE network_id = $1",
+                uuid.UUID(network),
+            )
+        )
         # 20 January: 26 days to the deadline, nothing is due.
         pools = [r.app.state.pool for r in replicas]  # type: ignore[attr-defined]
         await asyncio.gather(*(reminders.queue_due(pool, DAY) for pool in pools))

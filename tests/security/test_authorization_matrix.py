@@ -422,8 +422,10 @@ async def test_gatherings(start_service: Start, world: World):
 
     async def members_known() -> bool:
         answer = await gatherings.get(f"/networks/{network}", headers=staff)
+        if answer.status_code != 200:  # not heard of yet
+            return False
         confirmed = {m["kommunenummer"] for m in answer.json()["members"] if m["status"] == "confirmed"}
-        return answer.status_code == 200 and {KOMMUNE, ANOTHER} <= confirmed
+        return {KOMMUNE, ANOTHER} <= confirmed
 
     await eventually(members_known)
     scheduled = await gatherings.post(f"/networks/{network}/gatherings", json=PLAN, headers=staff)
