@@ -136,9 +136,13 @@ async def start_service(
 
 
 async def eventually(
-    check: Callable[[], Awaitable[Any]], *, timeout: float = 20.0, every: float = 0.05
+    check: Callable[[], Awaitable[Any]], *, timeout: float = 60.0, every: float = 0.05
 ) -> Any:
-    """Poll `check` until it returns something truthy, or fail at the deadline."""
+    """Poll `check` until it returns something truthy, or fail at the deadline.
+
+    The deadline is generous on purpose: a service started in a test joins a new consumer group and
+    reads the session's topics from the beginning, and on a busy machine that catch-up can take tens
+    of seconds. A check that holds returns at once, whatever the deadline."""
     deadline = time.monotonic() + timeout
     last: Any = None
     while time.monotonic() < deadline:

@@ -7,24 +7,19 @@ from pathlib import Path
 
 from fastapi import FastAPI
 from livskraft_contracts import (
-    EnrolmentConfirmed,
-    EnrolmentSubmitted,
-    EnrolmentWithdrawn,
     GatheringCancelled,
     GatheringHeld,
     GatheringRescheduled,
     GatheringScheduled,
-    MunicipalityInvited,
-    NetworkClosed,
-    NetworkCreated,
     ParticipantRegistered,
 )
 
+from services.runtime import membership
 from services.runtime.app import ServiceSpec, build_app
 from services.runtime.events import EventHandlers
 from services.runtime.settings import Settings
 
-from . import api, handlers
+from . import api
 
 SPEC = ServiceSpec(
     name="gatherings",
@@ -36,13 +31,7 @@ SPEC = ServiceSpec(
         ParticipantRegistered,
         GatheringHeld,
     ),
-    consumes=EventHandlers()
-    .on(NetworkCreated, handlers.network_created)
-    .on(MunicipalityInvited, handlers.municipality_invited)
-    .on(EnrolmentSubmitted, handlers.enrolment_submitted)
-    .on(EnrolmentConfirmed, handlers.enrolment_confirmed)
-    .on(EnrolmentWithdrawn, handlers.enrolment_withdrawn)
-    .on(NetworkClosed, handlers.network_closed),
+    consumes=membership.track(EventHandlers()),
     routers=[api.router],
     description="Network gatherings: planning, agenda, registration, attendance, calendar feeds.",
 )

@@ -22,20 +22,11 @@ from __future__ import annotations
 
 import secrets
 import uuid
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from datetime import date
 from typing import Any, ParamSpec, TypeVar
 
 import asyncpg
-from livskraft_contracts import (
-    CloudEvent,
-    EnrolmentConfirmed,
-    EnrolmentSubmitted,
-    EnrolmentWithdrawn,
-    MunicipalityInvited,
-    NetworkClosed,
-    NetworkCreated,
-)
 
 from services.runtime.auth import Principal, ensure_can_act_for
 from services.runtime.problems import Problem, field_error
@@ -413,55 +404,3 @@ async def municipality_gatherings(pool: asyncpg.Pool, kommunenummer: str) -> lis
 
 
 # -- The registry's events ------------------------------------------------------------------------
-
-
-async def network_created(conn: asyncpg.Connection, events: Sequence[CloudEvent[NetworkCreated]]) -> None:
-    await store.networks_created(
-        conn,
-        [
-            (
-                e.data.network_id,
-                e.data.name,
-                [str(t) for t in e.data.themes],
-                e.data.period_start,
-                e.data.period_end,
-            )
-            for e in events
-        ],
-    )
-
-
-async def network_closed(conn: asyncpg.Connection, events: Sequence[CloudEvent[NetworkClosed]]) -> None:
-    await store.networks_closed(conn, [(e.data.network_id, str(e.data.reason)) for e in events])
-
-
-async def _statuses(conn: asyncpg.Connection, events: Iterable[CloudEvent[Any]], status: str) -> None:
-    rows = []
-    for e in events:
-        ref = e.data.municipality
-        rows.append((e.data.network_id, ref.kommunenummer, ref.valid_on, status, e.sequence))
-    await store.member_statuses(conn, rows)
-
-
-async def municipality_invited(
-    conn: asyncpg.Connection, events: Sequence[CloudEvent[MunicipalityInvited]]
-) -> None:
-    await _statuses(conn, events, "invited")
-
-
-async def enrolment_submitted(
-    conn: asyncpg.Connection, events: Sequence[CloudEvent[EnrolmentSubmitted]]
-) -> None:
-    await _statuses(conn, events, "submitted")
-
-
-async def enrolment_confirmed(
-    conn: asyncpg.Connection, events: Sequence[CloudEvent[EnrolmentConfirmed]]
-) -> None:
-    await _statuses(conn, events, "confirmed")
-
-
-async def enrolment_withdrawn(
-    conn: asyncpg.Connection, events: Sequence[CloudEvent[EnrolmentWithdrawn]]
-) -> None:
-    await _statuses(conn, events, "withdrawn")

@@ -16,45 +16,12 @@ import asyncpg
 from livskraft_contracts import CloudEvent, Event, MunicipalityRef, RoleCategory, Theme
 
 from services.runtime import outbox, tracing
+from services.runtime.membership import ACTIVE
 from services.runtime.unit_of_work import Actor
 
 from .domain import AgendaItem, Case, Count, Gathering, Network, Plan, Status
 
-ACTIVE = ("submitted", "confirmed")
-
 # -- What the registry's events say ---------------------------------------------------------------
-
-
-async def networks_created(conn: asyncpg.Connection, rows: Sequence[tuple[Any, ...]]) -> None:
-    """(network_id, name, themes, period_start, period_end) each."""
-    await conn.executemany(
-        """INSERT INTO networks (network_id, name, themes, period_start, period_end)
-           VALUES ($1, $2, $3, $4, $5)
-           ON CONFLICT (network_id) DO UPDATE  -- its NetworkClosed came first
-           SET name = EXCLUDED.name, themes = EXCLUDED.themes,
-               period_start = EXCLUDED.period_start, period_end = EXCLUDED.period_end""",
-        rows,
-    )
-
-
-async def networks_closed(conn: asyncpg.Connection, rows: Sequence[tuple[uuid.UUID, str]]) -> None:
-    await conn.executemany(
-        """INSERT INTO networks (network_id, closed_reason) VALUES ($1, $2)
-           ON CONFLICT (network_id) DO UPDATE SET closed_reason = EXCLUDED.closed_reason""",
-        rows,
-    )
-
-
-async def member_statuses(conn: asyncpg.Connection, rows: Sequence[tuple[Any, ...]]) -> None:
-    """(network_id, kommunenummer, valid_on, status, sequence) each: the latest by sequence wins."""
-    await conn.executemany(
-        """INSERT INTO members (network_id, kommunenummer, valid_on, status, sequence)
-           VALUES ($1, $2, $3, $4, $5)
-           ON CONFLICT (network_id, kommunenummer) DO UPDATE
-           SET valid_on = EXCLUDED.valid_on, status = EXCLUDED.status, sequence = EXCLUDED.sequence
-           WHERE members.sequence < EXCLUDED.sequence""",
-        rows,
-    )
 
 
 async def network(conn: asyncpg.Connection, network_id: uuid.UUID) -> Network | None:

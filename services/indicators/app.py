@@ -10,9 +10,6 @@ from pathlib import Path
 
 from fastapi import FastAPI
 from livskraft_contracts import (
-    EnrolmentConfirmed,
-    EnrolmentSubmitted,
-    EnrolmentWithdrawn,
     GoalSet,
     IndicatorDefined,
     IndicatorReported,
@@ -20,14 +17,12 @@ from livskraft_contracts import (
     MeasurePlanned,
     MeasureUpdated,
     MunicipalityChanged,
-    MunicipalityInvited,
     MunicipalityRegistered,
-    NetworkClosed,
-    NetworkCreated,
     PlanReported,
     StatusAssessed,
 )
 
+from services.runtime import membership
 from services.runtime.app import ServiceSpec, build_app
 from services.runtime.events import EventHandlers
 from services.runtime.settings import Settings
@@ -48,15 +43,11 @@ SPEC = ServiceSpec(
         MeasureEvaluated,
         PlanReported,
     ),
-    consumes=EventHandlers()
-    .on(MunicipalityRegistered, handlers.municipality_registered)
-    .on(MunicipalityChanged, handlers.municipality_changed)
-    .on(NetworkCreated, handlers.network_created)
-    .on(MunicipalityInvited, handlers.municipality_invited)
-    .on(EnrolmentSubmitted, handlers.enrolment_submitted)
-    .on(EnrolmentConfirmed, handlers.enrolment_confirmed)
-    .on(EnrolmentWithdrawn, handlers.enrolment_withdrawn)
-    .on(NetworkClosed, handlers.network_closed),
+    consumes=membership.track(
+        EventHandlers()
+        .on(MunicipalityRegistered, handlers.municipality_registered)
+        .on(MunicipalityChanged, handlers.municipality_changed)
+    ),
     routers=[api.router, plan_api.router],
     on_start=handlers.load_catalogue_if_empty,
     description="Indicators and the plan cycle: the catalogue, values reported by municipalities "

@@ -26,18 +26,12 @@ from typing import Any, ParamSpec, TypeVar
 import asyncpg
 from livskraft_contracts import (
     CloudEvent,
-    EnrolmentConfirmed,
-    EnrolmentSubmitted,
-    EnrolmentWithdrawn,
     IndicatorDefined,
     IndicatorReported,
     IndicatorStatus,
     MunicipalityChanged,
-    MunicipalityInvited,
     MunicipalityRef,
     MunicipalityRegistered,
-    NetworkClosed,
-    NetworkCreated,
 )
 
 from services.reference import population as ssb
@@ -410,66 +404,3 @@ async def municipality_changed(
     conn: asyncpg.Connection, events: Sequence[CloudEvent[MunicipalityChanged]]
 ) -> None:
     await _municipality(conn, events)
-
-
-async def network_created(conn: asyncpg.Connection, events: Sequence[CloudEvent[NetworkCreated]]) -> None:
-    await store.networks_created(
-        conn,
-        [
-            (
-                e.data.network_id,
-                e.data.name,
-                [str(t) for t in e.data.themes],
-                e.data.period_start,
-                e.data.period_end,
-            )
-            for e in events
-        ],
-    )
-
-
-async def network_closed(conn: asyncpg.Connection, events: Sequence[CloudEvent[NetworkClosed]]) -> None:
-    await store.networks_closed(conn, [(e.data.network_id, str(e.data.reason)) for e in events])
-
-
-MemberEvent = MunicipalityInvited | EnrolmentSubmitted | EnrolmentConfirmed | EnrolmentWithdrawn
-
-
-async def _statuses(conn: asyncpg.Connection, events: Sequence[CloudEvent[MemberEvent]], status: str) -> None:
-    await store.member_statuses(
-        conn,
-        [
-            (
-                e.data.network_id,
-                e.data.municipality.kommunenummer,
-                e.data.municipality.valid_on,
-                status,
-                e.sequence,
-            )
-            for e in events
-        ],
-    )
-
-
-async def municipality_invited(
-    conn: asyncpg.Connection, events: Sequence[CloudEvent[MunicipalityInvited]]
-) -> None:
-    await _statuses(conn, events, "invited")
-
-
-async def enrolment_submitted(
-    conn: asyncpg.Connection, events: Sequence[CloudEvent[EnrolmentSubmitted]]
-) -> None:
-    await _statuses(conn, events, "submitted")
-
-
-async def enrolment_confirmed(
-    conn: asyncpg.Connection, events: Sequence[CloudEvent[EnrolmentConfirmed]]
-) -> None:
-    await _statuses(conn, events, "confirmed")
-
-
-async def enrolment_withdrawn(
-    conn: asyncpg.Connection, events: Sequence[CloudEvent[EnrolmentWithdrawn]]
-) -> None:
-    await _statuses(conn, events, "withdrawn")

@@ -20,7 +20,6 @@ from services.runtime.unit_of_work import Actor
 
 from .domain import CodeVersion, NewRevision, Revision
 
-ACTIVE = ("submitted", "confirmed")
 CATALOGUE_LOCK = "livskraft-indicators-catalogue"
 
 # -- Events and audit ------------------------------------------------------------------------------
@@ -173,38 +172,6 @@ async def code_versions(conn: asyncpg.Connection, kommunenummer: str) -> list[Co
 
 async def knows_municipalities(conn: asyncpg.Connection) -> bool:
     return bool(await conn.fetchval("SELECT EXISTS (SELECT 1 FROM municipalities)"))
-
-
-async def networks_created(conn: asyncpg.Connection, rows: Sequence[tuple[Any, ...]]) -> None:
-    """(network_id, name, themes, period_start, period_end) each."""
-    await conn.executemany(
-        """INSERT INTO networks (network_id, name, themes, period_start, period_end)
-           VALUES ($1, $2, $3, $4, $5)
-           ON CONFLICT (network_id) DO UPDATE  -- its NetworkClosed came first
-           SET name = EXCLUDED.name, themes = EXCLUDED.themes,
-               period_start = EXCLUDED.period_start, period_end = EXCLUDED.period_end""",
-        rows,
-    )
-
-
-async def networks_closed(conn: asyncpg.Connection, rows: Sequence[tuple[uuid.UUID, str]]) -> None:
-    await conn.executemany(
-        """INSERT INTO networks (network_id, closed_reason) VALUES ($1, $2)
-           ON CONFLICT (network_id) DO UPDATE SET closed_reason = EXCLUDED.closed_reason""",
-        rows,
-    )
-
-
-async def member_statuses(conn: asyncpg.Connection, rows: Sequence[tuple[Any, ...]]) -> None:
-    """(network_id, kommunenummer, valid_on, status, sequence) each: the latest by sequence wins."""
-    await conn.executemany(
-        """INSERT INTO members (network_id, kommunenummer, valid_on, status, sequence)
-           VALUES ($1, $2, $3, $4, $5)
-           ON CONFLICT (network_id, kommunenummer) DO UPDATE
-           SET valid_on = EXCLUDED.valid_on, status = EXCLUDED.status, sequence = EXCLUDED.sequence
-           WHERE members.sequence < EXCLUDED.sequence""",
-        rows,
-    )
 
 
 async def network(conn: asyncpg.Connection, network_id: uuid.UUID) -> dict[str, Any] | None:

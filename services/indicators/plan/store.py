@@ -9,7 +9,8 @@ from typing import Any
 import asyncpg
 from livskraft_contracts import MeasureStatus, MunicipalityRef, Theme
 
-from ..store import ACTIVE
+from services.runtime.membership import ACTIVE
+
 from .domain import Goal, Measure, Membership
 
 
