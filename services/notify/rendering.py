@@ -43,6 +43,12 @@ def _template(name: str) -> tuple[str, string.Template, string.Template]:
     return subject_line.removeprefix("Emne: "), string.Template(text), string.Template(page)
 
 
+def one_line(text: str) -> str:
+    """A header's text on one line: a network's name may hold a line break or another control
+    character, which a header must not (and an e-mail that cannot be written would block the queue)."""
+    return " ".join("".join(c if c.isprintable() else " " for c in text).split())
+
+
 def values(data: Mapping[str, Any], network: str | None, municipality: str, today: date) -> dict[str, str]:
     """What the templates may say: names, dates in words, the gathering's plan."""
     out = {"network": network or "nettverket", "kommune": municipality}
@@ -79,7 +85,7 @@ def render(
     message = EmailMessage()
     message["From"] = sender
     message["To"] = ", ".join(recipients)
-    message["Subject"] = string.Template(subject).substitute(fill)
+    message["Subject"] = one_line(string.Template(subject).substitute(fill))
     message["Message-ID"] = f"<{message_id}@{DOMAIN}>"
     message["Date"] = format_datetime(now)
     message["Content-Language"] = "nb"
