@@ -115,6 +115,25 @@ def _table(caption: str, head: Sequence[str], rows: Sequence[Sequence[str]], num
     return "".join(out)
 
 
+def _counted(
+    chart_id: str,
+    title: str,
+    caption: str,
+    head: tuple[str, str],
+    counts: dict[str, int],
+    year: int,
+    unit: str,
+) -> str:
+    """A bar chart of counts by label, and the same figures as a table (the chart's text alternative
+    for those who read tables)."""
+    labels = list(counts)
+    chart = charts.bar_chart(
+        chart_id, title, labels, [charts.Series(str(year), [float(c) for c in counts.values()])], unit=unit
+    )
+    table = _table(caption, list(head), [[label, charts.number(c)] for label, c in counts.items()])
+    return _figure(chart) + "\n" + table
+
+
 def _figure(svg: str) -> str:
     return f"<figure>{svg}</figure>"
 
@@ -150,66 +169,39 @@ def render(s: Summary) -> str:
         ),
         "<h2>Nettverk etter temaområde</h2>",
     ]
-    themes = list(s.networks_per_theme.items())
-    theme_labels = [domain.THEME_LABELS.get(t, t) for t, _ in themes]
     parts.append(
-        _figure(
-            charts.bar_chart(
-                "tema",
-                f"Kommunenettverk i gang etter temaområde, {year}",
-                theme_labels,
-                [charts.Series(str(year), [float(c) for _, c in themes])],
-                unit="nettverk",
-            )
-        )
-    )
-    parts.append(
-        _table(
+        _counted(
+            "tema",
+            f"Kommunenettverk i gang etter temaområde, {year}",
             "Nettverk etter temaområde (et nettverk telles under hvert av sine tema)",
-            ["Temaområde", "Nettverk"],
-            [[label, n(c)] for label, (_, c) in zip(theme_labels, themes, strict=True)],
+            ("Temaområde", "Nettverk"),
+            {domain.THEME_LABELS.get(t, t): c for t, c in s.networks_per_theme.items()},
+            year,
+            "nettverk",
         )
     )
     parts.append("<h2>Vedtak</h2>")
-    bodies = list(s.decisions_per_body.items())
-    body_labels = [domain.BODY_LABELS.get(b, b) for b, _ in bodies]
     parts.append(
-        _figure(
-            charts.bar_chart(
-                "vedtak",
-                f"Politiske vedtak etter organ, {year}",
-                body_labels,
-                [charts.Series(str(year), [float(c) for _, c in bodies])],
-                unit="vedtak",
-            )
-        )
-    )
-    parts.append(
-        _table(
+        _counted(
+            "vedtak",
+            f"Politiske vedtak etter organ, {year}",
             "Vedtak etter organ",
-            ["Organ", "Vedtak"],
-            [[label, n(c)] for label, (_, c) in zip(body_labels, bodies, strict=True)],
+            ("Organ", "Vedtak"),
+            {domain.BODY_LABELS.get(b, b): c for b, c in s.decisions_per_body.items()},
+            year,
+            "vedtak",
         )
     )
     parts.append("<h2>Samlinger og oppmøte</h2>")
-    roles = list(s.attendance.items())
-    role_labels = [domain.ROLE_LABELS.get(r, r) for r, _ in roles]
     parts.append(
-        _figure(
-            charts.bar_chart(
-                "oppmote",
-                f"Oppmøte på nettverkssamlinger etter rollekategori, {year}",
-                role_labels,
-                [charts.Series(str(year), [float(c) for _, c in roles])],
-                unit="deltakere",
-            )
-        )
-    )
-    parts.append(
-        _table(
+        _counted(
+            "oppmote",
+            f"Oppmøte på nettverkssamlinger etter rollekategori, {year}",
             f"Oppmøte på {n(s.gatherings)} samlinger",
-            ["Rollekategori", "Deltakere"],
-            [[label, n(c)] for label, (_, c) in zip(role_labels, roles, strict=True)],
+            ("Rollekategori", "Deltakere"),
+            {domain.ROLE_LABELS.get(r, r): c for r, c in s.attendance.items()},
+            year,
+            "deltakere",
         )
     )
     parts.append(f"<h2>Indikatorer: {year} mot {before}</h2>")
