@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
+import confluent_kafka
 import httpx
 import pytest
 
@@ -96,16 +97,75 @@ def token(data_dir: Path) -> Callable[..., str]:
     return issue
 
 
+class KafkaAtTestStart:
+    """Where every topic ended when the test began, and the consumer groups placed there.
+
+    A consumer group with no committed offsets reads its topics from the beginning, as a service
+    deployed on a new cluster must. In one test session the topics hold every earlier test's events
+    too (each registry start alone publishes 870 municipality versions), so a service started late in
+    the session would first work through tens of thousands of events that belong to other tests.
+    Committing the test's starting offsets for each new group before its service starts gives every
+    test the cluster it would have on its own: its services read all of the test's events, and only
+    those. The service runs unchanged; this is an ordinary OffsetCommit, as `kafka-consumer-groups
+    --reset-offsets --to-datetime` makes."""
+
+    def __init__(self, bootstrap: str) -> None:
+        self._config = {"bootstrap.servers": bootstrap, "enable.auto.commit": False}
+        self._placed: set[str] = set()
+        reader = confluent_kafka.Consumer({**self._config, "group.id": "test.start"})
+        try:
+            metadata = reader.list_topics(timeout=30)
+            partitions = [
+                confluent_kafka.TopicPartition(topic, p, -1)  # -1: the end of the partition now
+                for topic in all_topics()
+                for p in sorted(metadata.topics[topic].partitions)
+            ]
+            self.ends = reader.offsets_for_times(partitions, timeout=30)
+        finally:
+            reader.close()
+
+    def place(self, group_id: str) -> None:
+        """Start `group_id` at the test's beginning (once; a restarted service keeps its offsets)."""
+        if group_id in self._placed:
+            return
+        group = confluent_kafka.Consumer({**self._config, "group.id": group_id})
+        try:
+            group.commit(offsets=self.ends, asynchronous=False)
+        finally:
+            group.close()
+        self._placed.add(group_id)
+
+
 @pytest.fixture
-def service_settings(bootstrap: str, data_dir: Path) -> Callable[..., Settings]:
-    def make(service: str, database_url: str, **overrides: Any) -> Settings:
+def kafka_at_start(bootstrap: str) -> KafkaAtTestStart:
+    return KafkaAtTestStart(bootstrap)
+
+
+@pytest.fixture
+def service_settings(
+    bootstrap: str, data_dir: Path, kafka_at_start: KafkaAtTestStart
+) -> Callable[..., Settings]:
+    """`service_settings("registry", url, **overrides)`: a service's settings for this test, its
+    consumer group (new unless `consumer_group_id` is given) starting where the test began, or at
+    the beginning of every topic with `from_the_beginning=True`."""
+
+    def make(
+        service: str,
+        database_url: str,
+        consumer_group_id: str | None = None,
+        from_the_beginning: bool = False,
+        **overrides: Any,
+    ) -> Settings:
+        group = consumer_group_id or f"test.{service}.{uuid.uuid4().hex[:8]}"
+        if not from_the_beginning:
+            kafka_at_start.place(group)
         return Settings(
             service=service,
             database_url=database_url,
             kafka_bootstrap_servers=bootstrap,
             data_dir=data_dir,
             relay_poll_interval_s=0.2,
-            consumer_group_id=f"test.{service}.{uuid.uuid4().hex[:8]}",
+            consumer_group_id=group,
             **overrides,
         )
 

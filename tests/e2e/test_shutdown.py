@@ -114,12 +114,14 @@ def scrape(url: str, metric: str, label: str) -> float:
 
 
 async def test_sigterm_under_load_loses_nothing_and_applies_nothing_twice(
-    new_database, bootstrap: str, data_dir: Path, token, mock_cluster: MockKafkaCluster
+    new_database, bootstrap: str, data_dir: Path, token, mock_cluster: MockKafkaCluster, kafka_at_start
 ) -> None:
     registry_db, reporting_db = await new_database("registry"), await new_database("reporting")
     quiet = {"LIVSKRAFT_LOG_LEVEL": "WARNING"}
     registry_env = {**quiet, "LIVSKRAFT_TODAY": "2010-01-20"}
-    reporting_env = {**quiet, "LIVSKRAFT_CONSUMER_GROUP_ID": f"test.reporting.{uuid.uuid4().hex[:8]}"}
+    group = f"test.reporting.{uuid.uuid4().hex[:8]}"
+    kafka_at_start.place(group)
+    reporting_env = {**quiet, "LIVSKRAFT_CONSUMER_GROUP_ID": group}
 
     def start(service: str, database: str, env: dict[str, str]) -> ServiceProcess:
         return ServiceProcess(

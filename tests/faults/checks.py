@@ -28,6 +28,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from livskraft_contracts import IndicatorReported, NetworkCreated
 
 from services.devtools.webhook_receiver import WebhookReceiver
+from services.notify.app import SPEC as NOTIFY
 from tests.faults.chaos import Chaos
 from tests.faults.load import Load
 from tests.faults.system import System
@@ -168,13 +169,30 @@ async def _expected_by_reporting(db: Databases, load: Load) -> set[str]:
     return ids | load.answered.events.get("registry", set()) | load.answered.events.get("gatherings", set())
 
 
+async def _expected_by_notify(db: Databases, reporting_expects: set[str]) -> set[str]:
+    """Of the events reporting must apply, those notify subscribes to: until notify has consumed
+    them, it may still record webhook deliveries."""
+    types = [t.ce_type() for t in NOTIFY.consumes.event_types]
+    found: set[str] = set()
+    for service in ("registry", "gatherings"):
+        rows = await db[service].fetch(
+            "SELECT id::text FROM outbox WHERE id::text = ANY($1::text[]) AND type = ANY($2::text[])",
+            list(reporting_expects),
+            types,
+        )
+        found |= {r["id"] for r in rows}
+    return found
+
+
 async def settle(system: System, load: Load, timeout: float = SETTLE_S) -> float:
-    """Wait until every outbox is drained, reporting has applied every event answered, and notify
-    has no delivery or validation pending. Returns how long it took."""
+    """Wait until every outbox is drained, reporting has applied every event answered, notify has
+    consumed every one it subscribes to, and notify has no delivery or validation pending. Returns
+    how long it took."""
     started = time.monotonic()
     await asyncio.gather(*(run.healthy() for run in system.runs.values()))
     async with Databases(system) as db:
         expected = await _expected_by_reporting(db, load)
+        for_notify = await _expected_by_notify(db, expected)
 
         async def settled() -> bool:
             for service in system.runs:
@@ -184,6 +202,12 @@ async def settle(system: System, load: Load, timeout: float = SETTLE_S) -> float
                 "SELECT count(DISTINCT event_id) FROM inbox WHERE event_id = ANY($1::text[])", list(expected)
             )
             if applied < len(expected):
+                return False
+            consumed = await db["notify"].fetchval(
+                "SELECT count(DISTINCT event_id) FROM inbox WHERE event_id = ANY($1::text[])",
+                list(for_notify),
+            )
+            if consumed < len(for_notify):
                 return False
             pending = await db["notify"].fetchval(
                 """SELECT (SELECT count(*) FROM deliveries WHERE state = 'pending')

@@ -52,9 +52,9 @@ async def start_notify(
             database_url: str | None = None, consumer_group_id: str | None = None, **overrides: Any
         ) -> httpx.AsyncClient:
             url = database_url or await new_database("notify")
-            settings = service_settings("notify", url, **{**FAST, "smtp_port": mail.port, **overrides})
-            if consumer_group_id:
-                settings = settings.model_copy(update={"consumer_group_id": consumer_group_id})
+            settings = service_settings(
+                "notify", url, consumer_group_id, **{**FAST, "smtp_port": mail.port, **overrides}
+            )
             app = create_app(settings)
             await stack.enter_async_context(app.router.lifespan_context(app))
             client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://notify")

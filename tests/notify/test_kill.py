@@ -30,10 +30,12 @@ RETRYING = {
 
 
 async def test_kill_9_mid_retries_loses_nothing_and_resends_nothing_acknowledged(
-    new_database, bootstrap: str, data_dir: Path, publish
+    new_database, bootstrap: str, data_dir: Path, publish, kafka_at_start
 ):
     database = await new_database("notify")
-    env = {**RETRYING, "LIVSKRAFT_CONSUMER_GROUP_ID": f"test.notify.{uuid.uuid4().hex[:8]}"}
+    group = f"test.notify.{uuid.uuid4().hex[:8]}"
+    kafka_at_start.place(group)
+    env = {**RETRYING, "LIVSKRAFT_CONSUMER_GROUP_ID": group}
 
     def start() -> ServiceProcess:
         return ServiceProcess(

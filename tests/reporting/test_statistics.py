@@ -114,13 +114,14 @@ async def test_every_dataset_is_valid_json_stat_that_pyjstat_reads_into_the_expe
 async def test_the_collection_links_every_dataset_by_href_and_pyjstat_reads_them_all(
     start_service, bootstrap
 ):
-    reporting = await reporting_with(start_service, bootstrap)
+    story = network_story("Samlingsnettverket", 2022, kommuner=KOMMUNER)
+    reporting = await reporting_with(start_service, bootstrap, story)
     async with served(reporting.app) as url:
         collection = json.loads(await asyncio.to_thread(_get, f"{url}/statistics"))
         assert validate_jsonstat(collection)
         assert collection["class"] == "collection" and collection["version"] == "2.0"
         items = collection["link"]["item"]
-        # The programme's datasets first; then one per indicator another test's events defined.
+        # The programme's datasets first; then one per indicator defined, if any.
         assert [i["href"] for i in items][: len(DATASETS)] == [f"{url}/statistics/{d}" for d in DATASETS]
         assert all(i["class"] == "dataset" and i["label"] for i in items)
         frames = await asyncio.to_thread(
