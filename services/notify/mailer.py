@@ -5,7 +5,9 @@ audience); the addresses are looked up when it is sent (the municipality's mailb
 contacts in the registry: `contacts.py`) and are never stored or logged. A batch is claimed with
 `FOR UPDATE SKIP LOCKED` and each e-mail's outcome is committed with its NotificationDelivered or
 NotificationFailed. An SMTP 5xx answer is final; a 4xx answer, no answer, or a registry that cannot
-answer just now is tried again on the webhooks' backoff schedule, within the same window.
+answer just now is tried again on the webhooks' backoff schedule, within the same window. An e-mail
+that cannot be written (a bug in a template or its data) fails at once, reason `rejected` with no
+status, so that it never holds up the e-mails behind it.
 `Message-ID` is the e-mail's id, the same on every attempt.
 """
 
@@ -131,17 +133,33 @@ async def _send_one(
         data = dict(row["data"])
         if data.get("host"):
             data["host_name"] = await _display_name(conn, data["host"], data.get("valid_on"))
-        message = rendering.render(
-            kind,
-            data,
-            network=row["network_name"],
-            municipality=await _display_name(conn, kommune, data.get("valid_on")),
-            sender=settings.smtp_sender,
-            recipients=to,
-            message_id=str(row["id"]),
-            now=now,
-            today=clock.today(),
-        )
+        municipality = await _display_name(conn, kommune, data.get("valid_on"))
+        try:
+            message = rendering.render(
+                kind,
+                data,
+                network=row["network_name"],
+                municipality=municipality,
+                sender=settings.smtp_sender,
+                recipients=to,
+                message_id=str(row["id"]),
+                now=now,
+                today=clock.today(),
+            )
+        except Exception as exc:  # a bug in a template or its data, whatever it is
+            # Writing it again will fail again: it fails now, alone, instead of holding up every
+            # e-mail queued behind it. Only the exception's type is logged: its text may quote the
+            # recipients' addresses.
+            log.error(
+                "e-mail %s (%s) for %s cannot be written (%s); it fails",
+                row["id"],
+                kind,
+                kommune,
+                type(exc).__name__,
+            )
+            return await store.email_finished(
+                conn, row["id"], "failed", attempt, first, None, FailureReason.REJECTED.value, None
+            )
         await smtp.send(message)
     except contacts.ContactsUnavailable as exc:
         reason, why = FailureReason.UNREACHABLE, str(exc)

@@ -25,7 +25,9 @@ from livskraft_contracts import (
 )
 
 from services.devtools.mail_catcher import Caught, MailCatcher
+from services.notify import rendering
 from services.notify.contacts import RegistryContacts
+from services.notify.domain import EmailKind
 from tests.conftest import eventually
 from tests.e2e.test_backbone import DECISION, SEED_NETWORK
 from tests.kafka_reader import header, read_records
@@ -215,3 +217,41 @@ async def test_with_nobody_to_write_to_the_notification_fails(
     value = next(r.value for r in records if header(r, "ce_subject") == email["id"])
     assert b'"reason":"no-recipient"' in value and b'"will_retry":false' in value
     assert mail.messages == [] or all("1719" not in str(m.message["Subject"]) for m in mail.messages)
+
+
+async def test_an_email_that_cannot_be_written_fails_alone_and_the_next_one_goes_out(
+    start_service, start_notify, mail, token, monkeypatch, caplog
+):
+    """A bug in one template (injected here: the invitation's writer raises) fails that e-mail at
+    once; it does not hold up the enrolment e-mail behind it, and no address reaches the log."""
+    real_render = rendering.render
+
+    def broken_invitations(kind: EmailKind, *args: Any, **kwargs: Any) -> Any:
+        if kind is EmailKind.INVITATION:
+            raise ValueError(f"cannot write to {kwargs['recipients']}")
+        return real_render(kind, *args, **kwargs)
+
+    monkeypatch.setattr(rendering, "render", broken_invitations)
+    registry = await start_service("registry", today=DAY)
+    notify = await start_notify(today=DAY)
+    use_registry(notify, registry, token)
+    staff = {"Authorization": f"Bearer {token('staff')}"}
+    box = await notify.put("/mailboxes/1702", json={"address": MAILBOX}, headers=staff)
+    assert box.status_code == 200, box.text
+    network = (await registry.post("/networks", json=SEED_NETWORK, headers=staff)).json()["id"]
+    for path, body in (("invitations", {"kommunenummer": "1702"}), ("enrolments", {"kommunenummer": "1702"})):
+        answer = await registry.post(f"/networks/{network}/{path}", json=body, headers=staff)
+        assert answer.status_code == 201, answer.text
+
+    async def emails() -> dict[str, dict[str, Any]] | None:
+        answer = await notify.get("/emails", params={"network_id": network}, headers=staff)
+        found = {e["kind"]: e for e in answer.json()}
+        done = {"invitation", "enrolment-received"} <= set(found)
+        return found if done and all(e["state"] != "pending" for e in found.values()) else None
+
+    found = await eventually(emails)
+    assert found["invitation"]["state"] == "failed" and found["invitation"]["last_reason"] == "rejected"
+    assert found["enrolment-received"]["state"] == "sent"
+    assert [m for m in mail.messages if "Invitasjon" in str(m.message["Subject"])] == []
+    assert "cannot be written (ValueError)" in caplog.text
+    assert MAILBOX not in caplog.text
