@@ -24,7 +24,7 @@ from pydantic import (
     model_validator,
 )
 
-from services.runtime.inputs import Body, IsoDate
+from services.runtime.inputs import Body, IsoDate, Line
 from services.runtime.schemas import Accepted
 
 _ISO_TIME = re.compile(r"([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9])?")
@@ -62,8 +62,6 @@ LocalTime = Annotated[
 ]
 """A time of day in answers: local to Europe/Oslo, written HH:MM (not an RFC 3339 time, which
 would need an offset that changes with summer time)."""
-Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-"""A short non-empty text: a place, a title, a name."""
 Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
 LongText = Annotated[str, StringConstraints(max_length=2000)]
 
@@ -76,7 +74,7 @@ class PlanIn(Body):
     start_time: IsoTime
     ends_on: IsoDate | None = Field(default=None, description="the last day of a gathering of several days")
     end_time: IsoTime = Field(description="on the last day")
-    place: Text
+    place: Line
     host: Kommunenummer = Field(description="the host municipality (vertskommune), a member of the network")
     capacity: int = Field(ge=1, le=10_000, description="how many participants may be registered")
     registration_deadline: IsoDate = Field(description="the last day to register; on or before starts_on")
@@ -95,7 +93,7 @@ class CancelIn(Body):
 class ResourceIn(Body):
     """A resource environment (ressursmiljø): an institution by name and kind, never a person."""
 
-    name: Text
+    name: Line
     kind: Literal["university", "county", "county-governor", "research-institute", "other"]
 
 
@@ -105,7 +103,7 @@ class _ItemIn(Body):
     )
     starts_at: IsoTime
     ends_at: IsoTime | None = None
-    title: Text
+    title: Line
 
 
 class CaseItemIn(_ItemIn):
@@ -151,7 +149,7 @@ class AgendaIn(Body):
 class ParticipantsIn(Body):
     role_category: RoleCategory = Field(description="resource: by the planners only")
     count: int = Field(ge=1, le=500)
-    names: list[Text] = Field(
+    names: list[Line] = Field(
         default=[], max_length=500, description="optional; personal data, kept in this service only"
     )
 
@@ -177,11 +175,11 @@ class AttendanceIn(Body):
 
 class CaseIn(Body):
     kommunenummer: Kommunenummer
-    title: Text
+    title: Line
 
 
 class GoodExampleIn(Body):
-    title: Text
+    title: Line
     text: LongText = ""
     kommunenummer: Kommunenummer | None = None
 

@@ -9,11 +9,10 @@ from typing import Annotated, Literal
 from livskraft_contracts import IndicatorDirection, Theme
 from pydantic import BaseModel, Field, StringConstraints
 
-from services.runtime.inputs import Body
+from services.runtime.inputs import Body, Line
 from services.runtime.schemas import Accepted
 
 IndicatorCode = Annotated[str, StringConstraints(pattern=r"^[a-z0-9]+(-[a-z0-9]+)*$", max_length=64)]
-ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 Comment = Annotated[str, StringConstraints(strip_whitespace=True, max_length=1000)]
 Number = Annotated[float, Field(allow_inf_nan=False, ge=-1e15, le=1e15)]
 Year = Annotated[int, Field(ge=1900, le=2100)]
@@ -23,11 +22,11 @@ class IndicatorFields(Body):
     """An indicator's entry in the catalogue, all of it."""
 
     theme: Theme
-    label: ShortText = Field(description="in bokmål")
-    unit: ShortText = Field(description="in bokmål, e.g. 'kWh per m² oppvarmet areal'")
+    label: Line = Field(description="in bokmål")
+    unit: Line = Field(description="in bokmål, e.g. 'kWh per m² oppvarmet areal'")
     decimals: int = Field(ge=0, le=6)
     direction: IndicatorDirection
-    source: ShortText
+    source: Line
     per_inhabitant: bool = Field(
         default=False, description="values per inhabitant (1 January, SSB 07459); a total may be reported"
     )

@@ -12,17 +12,17 @@ from datetime import date, datetime
 from livskraft_contracts import ClosureReason, ContactRole, DecisionBody, Fylkesnummer, Kommunenummer, Theme
 from pydantic import BaseModel, Field
 
-from services.runtime.inputs import Body, IsoDate
+from services.runtime.inputs import Body, IsoDate, Line
 from services.runtime.schemas import Accepted
 
 # -- Requests -------------------------------------------------------------------------------------
 
 
 class NetworkIn(Body):
-    name: str = Field(min_length=1, max_length=200)
+    name: Line
     themes: list[Theme] = Field(min_length=2, max_length=6, description="two or more, distinct")
     county: Fylkesnummer | None = None
-    region: str | None = Field(default=None, max_length=200)
+    region: Line | None = None
     period_start: IsoDate
     period_end: IsoDate
     enrolment_deadline: IsoDate = Field(description="påmeldingsfrist, within the period")
@@ -62,7 +62,7 @@ class ContactIn(Body):
     """A person named for the municipality's work: personal data, kept in the registry only."""
 
     role: ContactRole
-    name: str = Field(min_length=1, max_length=200)
+    name: Line
     email: str = Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", max_length=254)
     phone: str | None = Field(default=None, pattern=r"^\+?[0-9 ]{5,20}$")
 

@@ -4,6 +4,9 @@
   (PostgreSQL cannot store it): a 422 naming the field, never a 500.
 - `IsoDate`: a calendar date written YYYY-MM-DD, and nothing else (pydantic alone would take a
   Unix timestamp such as 0 for 1970-01-01).
+- `Line`: one line of text, such as a name, a title or a place: 1-200 characters once trimmed, no
+  control characters. A line break in a network's name would otherwise reach an e-mail's subject
+  and a calendar's summary; the OpenAPI document states the rule as a pattern.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ import re
 from datetime import date
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, StringConstraints, field_validator
 
 _ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
@@ -24,6 +27,11 @@ def _iso_date(value: Any) -> Any:
 
 
 IsoDate = Annotated[date, BeforeValidator(_iso_date)]
+
+Line = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f]*$"),
+]
 
 
 def _has_nul(value: Any) -> bool:

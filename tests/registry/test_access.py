@@ -150,3 +150,19 @@ async def test_late_enrolment_is_refused_unless_staff_override_and_the_override_
     refused_open = await march.post("/networks", json=NETWORK, headers=staff)
     assert refused_open.status_code == 409  # a network past its deadline cannot open
     assert refused_open.json()["errors"][0]["field"] == "enrolment_deadline"
+
+
+@pytest.mark.parametrize("name", ["Natur\nog kultur", "Natur\rBcc: x@example.org", "Natur\tkultur", "\x7f"])
+async def test_a_name_is_one_line_a_control_character_is_refused_naming_the_field(registry, token, name):
+    client, database, _ = registry
+    staff = {"Authorization": f"Bearer {token('staff')}"}
+    before = await _outbox_size(database)
+    refused = await client.post("/networks", json={**NETWORK, "name": name}, headers=staff)
+    assert refused.status_code == 422, refused.text
+    assert [e["field"] for e in refused.json()["errors"]] == ["name"]
+    assert await _outbox_size(database) == before
+    spaced = await client.post("/networks", json={**NETWORK, "name": "  Natur og kultur  "}, headers=staff)
+    assert spaced.status_code == 201, spaced.text
+    assert (await client.get(f"/networks/{spaced.json()['id']}", headers=staff)).json()[
+        "name"
+    ] == "Natur og kultur"

@@ -9,10 +9,10 @@ from typing import Annotated
 from livskraft_contracts import MeasureStatus, MeasureVerdict, PlanDocument, Theme
 from pydantic import BaseModel, Field, StringConstraints
 
-from services.runtime.inputs import Body, IsoDate
+from services.runtime.inputs import Body, IsoDate, Line
 from services.runtime.schemas import Accepted
 
-from ..schemas import IndicatorCode, Number, ShortText, Year
+from ..schemas import IndicatorCode, Number, Year
 
 LongText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=4000)]
 Note = Annotated[str, StringConstraints(strip_whitespace=True, max_length=1000)]
@@ -28,7 +28,7 @@ class AssessmentIn(Body):
 class GoalIn(Body):
     """A goal (mål), all of it: set anew, or revised (PUT) with the day of the revision."""
 
-    title: ShortText
+    title: Line
     description: LongText | None = None
     theme: Theme | None = None
     indicator: IndicatorCode | None = None
@@ -42,10 +42,10 @@ class MeasureIn(Body):
     """A measure (tiltak) in the action programme. `responsible` is the office or body that
     carries it out (e.g. "Teknisk etat"), not a person."""
 
-    title: ShortText
+    title: Line
     description: LongText | None = None
     goal_id: uuid.UUID | None = None
-    responsible: ShortText
+    responsible: Line
     due_date: IsoDate
     status: MeasureStatus = MeasureStatus.PLANNED
     planned_on: IsoDate
@@ -54,10 +54,10 @@ class MeasureIn(Body):
 class MeasureChangeIn(Body):
     """A measure, all of it, as it is from `changed_on`, with an optional note on why."""
 
-    title: ShortText
+    title: Line
     description: LongText | None = None
     goal_id: uuid.UUID | None = None
-    responsible: ShortText
+    responsible: Line
     due_date: IsoDate
     status: MeasureStatus
     changed_on: IsoDate
@@ -78,7 +78,7 @@ class PlanReportIn(Body):
     document: PlanDocument
     year: Year
     reported_on: IsoDate
-    reference: ShortText | None = Field(default=None, description="where in the document, e.g. a case number")
+    reference: Line | None = Field(default=None, description="where in the document, e.g. a case number")
 
 
 class StepAccepted(Accepted):
