@@ -20,6 +20,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 
 from services.runtime.auth import SUBSCRIBER, Principal, require
 from services.runtime.deps import Idempotency, Pool, Reader, Staff, StaffCommand, Today
+from services.runtime.inputs import BIGINT_MAX
 from services.runtime.problems import Problem
 from services.runtime.unit_of_work import UnitOfWork
 
@@ -199,7 +200,9 @@ async def list_deliveries(
     pool: Pool,
     who: Manager,
     state: Annotated[DeliveryState | None, Query(description="only deliveries in this state")] = None,
-    before: Annotated[int | None, Query(ge=1, description="page back: positions below this")] = None,
+    before: Annotated[
+        int | None, Query(ge=1, le=BIGINT_MAX, description="page back: positions below this")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> list[DeliveryOut]:
     """The subscription's deliveries, newest first: state, attempts, last status."""

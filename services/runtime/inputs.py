@@ -4,6 +4,7 @@
   (PostgreSQL cannot store it): a 422 naming the field, never a 500.
 - `IsoDate`: a calendar date written YYYY-MM-DD, and nothing else (pydantic alone would take a
   Unix timestamp such as 0 for 1970-01-01).
+- `BIGINT_MAX`: the bound for a number compared with a bigint column, such as a paging position.
 - `Line`: one line of text, such as a name, a title or a place: 1-200 characters once trimmed, no
   control characters. A line break in a network's name would otherwise reach an e-mail's subject
   and a calendar's summary; the OpenAPI document states the rule as a pattern.
@@ -27,6 +28,10 @@ def _iso_date(value: Any) -> Any:
 
 
 IsoDate = Annotated[date, BeforeValidator(_iso_date)]
+
+BIGINT_MAX = 2**63 - 1
+"""The largest number a PostgreSQL bigint holds: the bound of any number a request gives for a
+bigint column (a larger one would fail in the driver, a 500, instead of a 422 naming it)."""
 
 Line = Annotated[
     str,
