@@ -23,8 +23,8 @@ the import's 502 is the one 5xx allowed.
 
 Failures are collected over the whole run and reported at the end, one per operation and kind,
 each with a request that shows it (curl) and the answer. `LIVSKRAFT_FUZZ_EXAMPLES` sets the
-generated examples per operation and generation mode (default 15, so the suite keeps within its 15
-minutes on 2 cores; set it higher for a deeper run).
+generated examples per operation and generation mode (default 30, which keeps the whole suite near
+8 minutes on 2 cores; 60 found a bigint overflow that 15 had not; set it higher for a deeper run).
 """
 
 from __future__ import annotations
@@ -58,7 +58,7 @@ from tests.conftest import eventually
 from tests.e2e.test_backbone import DECISION, SEED_NETWORK
 from tests.processes import ServiceProcess, free_port
 
-EXAMPLES = int(os.environ.get("LIVSKRAFT_FUZZ_EXAMPLES", "15"))
+EXAMPLES = int(os.environ.get("LIVSKRAFT_FUZZ_EXAMPLES", "30"))
 TODAY = "2010-01-20"
 KOMMUNE = "1702"  # Steinkjer in 2010: enrolled in the seeded network; the municipality token's own
 FYLKE = "17"  # Nord-Trøndelag
