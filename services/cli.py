@@ -28,7 +28,7 @@ def main(argv: list[str] | None = None) -> int:
         from services.devtools.clock import clock_main
 
         return clock_main(argv[1:])
-    if argv[:1] == ["token"]:  # argparse of its own, shared with the auth module's tests
+    if argv[:1] == ["token"]:  # argparse of its own, which the auth module's tests use too
         from services.devtools.tokens import token_main
 
         return token_main(argv[1:])

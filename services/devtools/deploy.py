@@ -22,7 +22,7 @@ The output, all of it generated (tests/deploy fails when a file is stale or one 
 
 Adding an event type therefore touches the contract, its producer's and its consumers' `SPEC`,
 and nothing in `deploy/` by hand: `livskraft deploy render` writes its topic and ACLs.
-The rest of `deploy/k8s` (the namespace, shared settings, the Kafka cluster, monitoring, the
+The rest of `deploy/k8s` (the namespace, common settings, the Kafka cluster, monitoring, the
 overlays' kustomizations) is written by hand and reads the generated parts by name.
 """
 

@@ -1,6 +1,6 @@
 """Where e-mail addresses come from: the registry, asked over HTTP when an e-mail is sent.
 
-Contact addresses are personal data and never travel on a shared topic (ContactAssigned carries
+Contact addresses are personal data and never travel on a Kafka topic (ContactAssigned carries
 an opaque person id only). notify asks the registry's contacts endpoint
 (`GET /networks/{network_id}/enrolments/{kommunenummer}/contacts`) with a credential of its own,
 uses the addresses for the one message, and keeps none of them. The reasons are in docs/notify.md.

@@ -183,8 +183,8 @@ def is_loopback_host(host: str) -> bool:
 
 def address_allowed(address: str, *, allow_loopback: bool) -> bool:
     """May a delivery connect to this IP address? Only to public (globally routed) unicast
-    addresses: never private, link-local (cloud metadata at 169.254.169.254), shared, reserved,
-    multicast or unspecified ones; loopback only where allowed (development)."""
+    addresses: never private, link-local (cloud metadata at 169.254.169.254), carrier-grade NAT
+    (RFC 6598), reserved, multicast or unspecified ones; loopback only where allowed (development)."""
     try:
         ip = ipaddress.ip_address(address.split("%")[0])
     except ValueError:

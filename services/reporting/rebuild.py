@@ -515,7 +515,8 @@ class _InProcess(_Parts):
 
 class _Processes(_Parts):
     """Parts in processes of their own (spawned), told what to read by a queue each, and
-    reporting on a shared queue: ("batch", records, applied, dead), ("ready",) or ("failed", why)."""
+    reporting on one queue for all of them: ("batch", records, applied, dead), ("ready",) or
+    ("failed", why)."""
 
     def __init__(self, rebuild: Rebuild, shares: list[dict[Partition, int]]) -> None:
         self.rebuild = rebuild

@@ -105,7 +105,7 @@ def _relocate_refs(node: Any) -> Any:
 
 
 def payload_schema(event: type[Event], components: dict[str, Schema]) -> Schema:
-    """The event's JSON Schema with its `$defs` moved into `components` (shared by name).
+    """The event's JSON Schema with its `$defs` moved into `components` (referred to by name).
 
     Two models may not give one name to different schemas: that is refused, not papered over."""
     schema = event.model_json_schema()

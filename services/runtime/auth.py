@@ -52,7 +52,7 @@ SUBSCRIBER_FORBIDDEN = frozenset({WRITE, ADMIN})
 DEV_KEY_FILE = "dev-signing-key.pem"
 DEV_ALGORITHM = "ES256"
 ALGORITHMS = ["RS256", "ES256"]
-"""Asymmetric only: never `none` or HMAC, so a public key can never be used as a shared secret."""
+"""Asymmetric only: never `none` or HMAC, so a public key can never be used as an HMAC secret."""
 LEEWAY_S = 30
 KOMMUNENUMMER = re.compile(r"[0-9]{4}")
 

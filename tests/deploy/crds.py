@@ -1,4 +1,4 @@
-"""Validate custom resources against the operators' own CRD schemas (crd_schemas/, SOURCES.md), in
+"""Validate custom resources against the operators' own CRD schemas (deploy/crd-schemas/, SOURCES.md), in
 strict mode, offline.
 
 A CRD's `openAPIV3Schema` is JSON Schema with Kubernetes extensions. As the API server does, an
@@ -17,7 +17,7 @@ from typing import Any
 
 import jsonschema
 
-SCHEMAS = Path(__file__).parent / "crd_schemas"
+SCHEMAS = Path(__file__).resolve().parents[2] / "deploy" / "crd-schemas"
 METADATA_KEYS = {"name", "namespace", "labels", "annotations"}
 
 

@@ -4,7 +4,7 @@ Kubernetes, safe pods, and in step with the code.
 1. Every document of every build validates offline, strictly (an unknown or misspelt field fails):
    built-in kinds against the schemas kubernetes-validate bundles, for the oldest Kubernetes we
    support (1.30: the preStop `sleep` action) and the newest it knows; custom resources (Strimzi,
-   CloudNativePG, KEDA, Prometheus Operator) against their CRD schemas in crd_schemas/. A kind
+   CloudNativePG, KEDA, Prometheus Operator) against their CRD schemas in deploy/crd-schemas/. A kind
    with neither fails.
 2. The pods: no Deployment without probes, requests and limits, a non-root user, a read-only root
    file system and its own ServiceAccount; no service without its Service, NetworkPolicy, database
@@ -114,7 +114,7 @@ def test_built_in_kinds_match_the_kubernetes_schema(m: Manifest, version: str) -
     try:
         kubernetes_validate.validate(m.doc, version, strict=True)
     except SchemaNotFoundError as error:
-        problem = f"{error.message}: neither a built-in kind nor a CRD in tests/deploy/crd_schemas"
+        problem = f"{error.message}: neither a built-in kind nor a CRD in deploy/crd-schemas"
     except kubernetes_validate.ValidationError as error:  # its text holds the whole schema
         problem = f"{'.'.join(str(p) for p in error.path)}: {error.message}"
     if problem:

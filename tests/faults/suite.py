@@ -1,4 +1,4 @@
-"""The fault suite's run, shared by the test (CI's load) and `bench/fault_suite.py` (ten times it).
+"""The fault suite's run, used by the test (CI's load) and `bench/fault_suite.py` (ten times it).
 
 Every service runs as a real OS process on a PostgreSQL server and a mock Kafka cluster of their
 own; a webhook receiver stands in for another agency. The load runs through four phases, each

@@ -96,7 +96,7 @@ def test_a_token_subscribes_only_to_what_its_scopes_grant() -> None:
         "https://192.168.1.1/",
         "https://172.16.0.1/",
         "https://169.254.169.254/latest/meta-data",  # link-local: cloud metadata
-        "https://100.64.0.1/",  # shared address space
+        "https://100.64.0.1/",  # carrier-grade NAT (RFC 6598)
         "https://[::1]/",
         "https://[fe80::1]/",
         "https://[::ffff:10.0.0.1]/",  # IPv4-mapped private

@@ -4,7 +4,7 @@ webhook-id, 410 disabling, the retry window, secret rotation, redelivery, order 
 and only the event types the token granted.
 
 Events are put on Kafka directly, as the registry's and the gatherings' relays would. The mock
-cluster is shared by the whole test session, so a receiver may also get events other tests put
+cluster serves the whole test session, so a receiver may also get events other tests put
 there a moment ago: the assertions look at this test's own events."""
 
 from __future__ import annotations

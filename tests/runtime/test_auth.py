@@ -163,7 +163,7 @@ async def test_no_header_is_401_with_challenge(client: Client) -> None:
                     "role": "staff",
                     "exp": datetime.now(UTC) + timedelta(minutes=5),
                 },
-                "a-shared-secret-of-thirty-two-bytes",
+                "an-hmac-secret-of-thirty-two-bytes",
                 algorithm="HS256",
             ),
             id="hmac",

@@ -1,6 +1,6 @@
 """Refresh the CRD schemas in this folder from the operators' released CustomResourceDefinitions.
 
-    python tests/deploy/crd_schemas/extract.py path/to/*.yaml
+    python deploy/crd-schemas/extract.py path/to/*.yaml
 
 Each argument is a CRD manifest as an operator ships it (SOURCES.md names the releases and files).
 For every served version the `openAPIV3Schema` is kept, without its `description` texts (they are
