@@ -36,6 +36,7 @@ from livskraft_contracts import (
 )
 from livskraft_contracts.gatherings import GatheringPlan
 
+from services.runtime import membership
 from services.runtime.auth import Principal
 from services.runtime.problems import Problem
 from services.runtime.refusals import command
@@ -261,19 +262,7 @@ def _email(
 
 
 async def _statuses(conn: asyncpg.Connection, events: Sequence[CloudEvent[Any]], status: str) -> None:
-    await store.member_statuses(
-        conn,
-        [
-            (
-                e.data.network_id,
-                e.data.municipality.kommunenummer,
-                e.data.municipality.valid_on,
-                status,
-                e.sequence,
-            )
-            for e in events
-        ],
-    )
+    await store.member_statuses(conn, membership.status_rows(events, status))
 
 
 async def _enrolment_emails(

@@ -18,7 +18,9 @@ richer pictures of their own (history, decisions, contacts) and have their own h
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
+from datetime import date
 
 import asyncpg
 from livskraft_contracts import (
@@ -74,17 +76,25 @@ async def _statuses(conn: asyncpg.Connection, events: Sequence[CloudEvent[Member
            ON CONFLICT (network_id, kommunenummer) DO UPDATE
            SET valid_on = EXCLUDED.valid_on, status = EXCLUDED.status, sequence = EXCLUDED.sequence
            WHERE members.sequence < EXCLUDED.sequence""",
-        [
-            (
-                e.data.network_id,
-                e.data.municipality.kommunenummer,
-                e.data.municipality.valid_on,
-                status,
-                e.sequence,
-            )
-            for e in events
-        ],
+        status_rows(events, status),
     )
+
+
+def status_rows(
+    events: Sequence[CloudEvent[MemberEvent]], status: str
+) -> list[tuple[uuid.UUID, str, date, str, int]]:
+    """(network_id, kommunenummer, valid_on, status, sequence) of each of these membership events:
+    the row a status table takes, here and in notify's own picture."""
+    return [
+        (
+            e.data.network_id,
+            e.data.municipality.kommunenummer,
+            e.data.municipality.valid_on,
+            status,
+            e.sequence,
+        )
+        for e in events
+    ]
 
 
 async def municipality_invited(
